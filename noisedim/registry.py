@@ -83,8 +83,8 @@ class Registry:
         return iter(self.names())
 
 
-MODELS = Registry("model")
+MODELS = Registry("model", check=lambda obj: callable(getattr(obj, "build", None)))
 DATASETS = Registry("dataset")
 DIVERGENCES = Registry("divergence", check=lambda obj: obj is not None)
 SOURCES = Registry("source")
-FEATURE_EXTRACTORS = Registry("feature_extractor")
+FEATURE_EXTRACTORS = Registry("feature_extractor", check=lambda obj: obj is not None)

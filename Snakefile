@@ -1,0 +1,27 @@
+# noisedim: how the noise dimension of a GAN limits what it can generate.
+#
+#   snakemake --cores all                      the embedded default (offline, CPU)
+#   snakemake --cores all --resources gpu=4    on a machine with 4 GPUs
+#   snakemake --profile profiles/slurm --configfile config/paper.yaml
+#
+# Target rules: all (default), train, evaluate, theory.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,1 @@
+"""Datasets in the project's on-disk format (see ``noisedim.data.format``)."""

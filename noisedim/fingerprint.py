@@ -1,0 +1,34 @@
+"""Fingerprints of package source code, for workflow params.
+
+Snakemake's code trigger sees only a rule's own script, not the package code it imports, so each
+stage's params carry a hash of the package files that stage depends on: editing those files
+changes the params and reruns that stage and everything downstream of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def code_fingerprint(*relative_paths: str) -> str:
+    """Return a short SHA-256 of the named files (paths relative to the ``noisedim`` package).
+
+    A path that names a directory includes every ``.py`` file below it.
+    """
+    digest = hashlib.sha256()
+    for relative in sorted(relative_paths):
+        path = PACKAGE_DIR / relative
+        if path.is_dir():
+            files = sorted(path.rglob("*.py"))
+        elif path.is_file():
+            files = [path]
+        else:
+            raise FileNotFoundError(f"cannot fingerprint {path}: no such file or directory "
+                                    "in the noisedim package")
+        for file in files:
+            digest.update(str(file.relative_to(PACKAGE_DIR)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,166 @@
+"""FID and KID through torch-fidelity, with reference features computed once per protocol.
+
+Reference features of a dataset split are extracted once by their own workflow rule and saved
+with the protocol and the dataset's content hash; every cell of that dataset reuses the file.
+Scores are computed by torch-fidelity's own functions (``fid_statistics_to_metric``,
+``kid_featuresdict_to_metric``) from torch-fidelity feature extractors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch_fidelity.metric_fid import (KEY_METRIC_FID, fid_featuresdict_to_statistics,
+                                       fid_statistics_to_metric)
+from torch_fidelity.metric_kid import (KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD,
+                                       kid_featuresdict_to_metric)
+from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+
+import noisedim.extractors  # noqa: F401  (registers the classifier with torch-fidelity)
+from noisedim.data.format import ImageDataset, read_metadata
+from noisedim.registry import FEATURE_EXTRACTORS
+from noisedim.training import float_to_images, load_generator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The evaluation protocol recorded next to every score."""
+
+    extractor: str
+    num_generated: int
+    reference_split: str
+    num_reference: int | None  # None: the whole split
+    kid_subset_size: int
+    kid_subsets: int
+    batch_size: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_generated < 2:
+            raise ValueError(f"evaluation num_generated={self.num_generated} is invalid; "
+                             "FID needs at least 2 samples")
+        if self.kid_subset_size < 2 or self.kid_subsets < 1:
+            raise ValueError(f"KID subset size {self.kid_subset_size} and subset count "
+                             f"{self.kid_subsets} are invalid; use at least 2 and 1")
+
+
+class _TensorDataset(torch.utils.data.Dataset):
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+
+def _extract(dataset: torch.utils.data.Dataset, fidelity_kwargs: dict[str, Any],
+             feature_layer: str, batch_size: int, cuda: bool) -> torch.Tensor:
+    name = fidelity_kwargs["feature_extractor"]
+    extractor_kwargs = {k: v for k, v in fidelity_kwargs.items() if k != "feature_extractor"}
+    extractor = create_feature_extractor(name, [feature_layer], cuda=cuda, verbose=False,
+                                         **extractor_kwargs)
+    features = get_featuresdict_from_dataset(dataset, extractor, batch_size, cuda,
+                                             save_cpu_ram=True, verbose=False)
+    return features[feature_layer]
+
+
+def compute_reference_features(dataset_dir: str | os.PathLike, out_path: str | os.PathLike,
+                               protocol: Protocol, weights_path: str | None = None,
+                               cuda: bool | None = None) -> dict[str, Any]:
+    """Extract features of the reference split and save them with the protocol and data hash."""
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    spec = FEATURE_EXTRACTORS.get(protocol.extractor)
+    dataset = ImageDataset(dataset_dir, protocol.reference_split, protocol.num_reference)
+    meta = read_metadata(dataset_dir)
+    log.info("extracting %s features of %d %s images of %s", protocol.extractor, len(dataset),
+             protocol.reference_split, dataset_dir)
+    features = _extract(dataset, spec.fidelity_kwargs(weights_path), spec.feature_layer,
+                        protocol.batch_size, cuda)
+    record = {"features": features, "protocol": asdict(protocol),
+              "dataset_sha256": meta["content_sha256"], "num_images": len(dataset)}
+    torch.save(record, out_path)
+    return record
+
+
+def _effective_kid_subset_size(protocol: Protocol, num_reference: int) -> int:
+    limit = min(protocol.num_generated, num_reference)
+    if protocol.kid_subset_size <= limit:
+        return protocol.kid_subset_size
+    log.warning("KID subset size %d exceeds the %d samples available (num_generated=%d, "
+                "reference images=%d); using %d. Lower evaluation.kid_subset_size to silence "
+                "this", protocol.kid_subset_size, limit, protocol.num_generated, num_reference,
+                limit)
+    return limit
+
+
+@torch.no_grad()
+def generate_images(network_path: str | os.PathLike, num: int, seed: int,
+                    batch_size: int = 256, device: str = "cpu") -> torch.Tensor:
+    """Sample ``num`` uint8 images ``[num, C, H, W]`` from the EMA generator of a cell."""
+    from noisedim.noise import NoiseSampler
+
+    G, meta = load_generator(network_path, device)
+    sampler = NoiseSampler(meta["settings"].z_dim, **meta["settings"].noise)
+    generator = torch.Generator().manual_seed(seed)
+    batches = []
+    for start in range(0, num, batch_size):
+        z = sampler.sample(min(batch_size, num - start), generator=generator)
+        batches.append(float_to_images(G(z.to(device)).cpu()))
+    return torch.cat(batches)
+
+
+def compute_fid_kid(network_path: str | os.PathLike, reference_path: str | os.PathLike,
+                    protocol: Protocol, weights_path: str | None = None,
+                    cuda: bool | None = None) -> dict[str, Any]:
+    """Score one cell's generator against saved reference features; return scores and protocol."""
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    reference = torch.load(reference_path, map_location="cpu", weights_only=True)
+    if reference["protocol"]["extractor"] != protocol.extractor:
+        raise ValueError(f"reference features {reference_path} were extracted with "
+                         f"{reference['protocol']['extractor']!r}, not {protocol.extractor!r}; "
+                         "rerun extract_reference_features")
+    spec = FEATURE_EXTRACTORS.get(protocol.extractor)
+    images = generate_images(network_path, protocol.num_generated, protocol.seed,
+                             device="cuda" if cuda else "cpu")
+    generated = _extract(_TensorDataset(images), spec.fidelity_kwargs(weights_path),
+                         spec.feature_layer, protocol.batch_size, cuda)
+
+    # Scores in float64 by torch-fidelity's own functions.
+    layer = spec.feature_layer
+    real = {layer: reference["features"]}
+    fake = {layer: generated}
+    fid = fid_statistics_to_metric(fid_featuresdict_to_statistics(fake, layer),
+                                   fid_featuresdict_to_statistics(real, layer),
+                                   verbose=False)[KEY_METRIC_FID]
+    subset_size = _effective_kid_subset_size(protocol, reference["num_images"])
+    kid = kid_featuresdict_to_metric(fake, real, layer, kid_subsets=protocol.kid_subsets,
+                                     kid_subset_size=subset_size, rng_seed=protocol.seed,
+                                     verbose=False)
+    return {"fid": float(fid), "kid_mean": kid[KEY_METRIC_KID_MEAN],
+            "kid_std": kid[KEY_METRIC_KID_STD],
+            "protocol": {**asdict(protocol), "kid_subset_size": subset_size,
+                         "num_reference": reference["num_images"],
+                         "dataset_sha256": reference["dataset_sha256"]}}
+
+
+def score_cell(network_path: str | os.PathLike, reference_path: str | os.PathLike,
+               protocol: Protocol, weights_path: str | None = None,
+               cell: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Score one cell and return a flat record: cell keys, scores, protocol and training facts."""
+    scores = compute_fid_kid(network_path, reference_path, protocol, weights_path)
+    network = torch.load(network_path, map_location="cpu", weights_only=True)
+    training = {"kimg": network["kimg"], "training_s": network["training_s"],
+                "noise_dims_consumed": network["noise_dims_consumed"],
+                "noise_entropy_bits": network["noise_entropy_bits"]}
+    log.info("FID %.4f KID %.6f +- %.6f (%s)", scores["fid"], scores["kid_mean"],
+             scores["kid_std"], network_path)
+    return {"cell": dict(cell or {}), **scores, "training": training}

@@ -1,0 +1,36 @@
+"""Tidy tables built from per-cell records."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Iterable
+
+import pandas as pd
+
+CELL_COLUMNS = ["dataset", "model", "capacity", "z_dim", "seed"]
+
+
+def metrics_table(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Read per-cell ``metrics.json`` files into one row per cell, sorted by the cell keys.
+
+    Columns: the cell keys, ``fid``, ``kid_mean``, ``kid_std``, the protocol fields prefixed
+    ``protocol_`` and the training facts (``kimg``, ``training_s``, ``noise_dims_consumed``,
+    ``noise_entropy_bits``).
+    """
+    rows = []
+    for path in paths:
+        with open(path) as handle:
+            record = json.load(handle)
+        row = {key: record["cell"][key] for key in CELL_COLUMNS}
+        row.update(fid=record["fid"], kid_mean=record["kid_mean"], kid_std=record["kid_std"])
+        row.update({f"protocol_{k}": v for k, v in record["protocol"].items()})
+        row.update(record["training"])
+        rows.append(row)
+    if not rows:
+        raise ValueError("no metrics files given; the grid is empty")
+    table = pd.DataFrame(rows)
+    table["capacity"] = table["capacity"].astype(float)
+    table["z_dim"] = table["z_dim"].astype(int)
+    table["seed"] = table["seed"].astype(int)
+    return table.sort_values(CELL_COLUMNS).reset_index(drop=True)

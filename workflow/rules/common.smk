@@ -1,0 +1,92 @@
+# Config validation, the experiment grid and per-cell params, shared by every stage.
+
+import itertools
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)
+
+from noisedim.config import validate_config
+from noisedim.fingerprint import code_fingerprint
+
+validate_config(config)
+
+RESULTS = "results"
+LOGS = "logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+CELL = "{dataset}/{model}/c{capacity}/z{z_dim}/s{seed}"
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_\-]+",
+    model=r"[A-Za-z0-9_\-]+",
+    capacity=r"[0-9.]+",
+    z_dim=r"\d+",
+    seed=r"\d+",
+
+
+def capacity_label(capacity):
+    """Format a channel multiplier as it appears in paths (1.0 -> '1', 0.5 -> '0.5')."""
+    return f"{capacity:g}"
+
+
+def grid_cells():
+    """Yield the wildcard values of every (dataset, model, capacity, z_dim, seed) cell."""
+    grid = config["grid"]
+    for dataset, model, capacity, z_dim, seed in itertools.product(
+        grid["datasets"], grid["models"], grid["capacities"], grid["z_dims"], grid["seeds"]
+    ):
+        yield dict(dataset=dataset, model=model, capacity=capacity_label(capacity),
+                   z_dim=z_dim, seed=seed)
+
+
+def cell_paths(pattern):
+    return [pattern.format(**cell) for cell in grid_cells()]
+
+
+def capacity_value(label):
+    for capacity in config["grid"]["capacities"]:
+        if capacity_label(capacity) == label:
+            return capacity
+    raise ValueError(f"capacity {label!r} is not in grid.capacities")
+
+
+# Package code each stage depends on; see noisedim/fingerprint.py.
+DATA_CODE = code_fingerprint("data")
+TRAIN_CODE = code_fingerprint("training.py", "checkpoint.py", "noise.py", "models/__init__.py",
+                              "data/format.py")
+EXTRACTOR_CODE = code_fingerprint("extractors.py", "data/format.py")
+EVALUATE_CODE = code_fingerprint("metrics.py", "extractors.py", "inception.py", "noise.py",
+                                 "training.py", "models")
+REPORT_CODE = code_fingerprint("tables.py", "plots.py")
+
+
+def train_settings(wildcards):
+    """Return only this cell's training settings, so other cells' edits do not rerun it."""
+    train = config["train"]
+    return dict(
+        model=wildcards.model,
+        z_dim=int(wildcards.z_dim),
+        capacity=capacity_value(wildcards.capacity),
+        seed=int(wildcards.seed),
+        total_kimg=train["total_kimg"],
+        batch_size=train["batch_size"],
+        tick_kimg=train["tick_kimg"],
+        snapshot_ticks=train["snapshot_ticks"],
+        ema_kimg=train["ema_kimg"],
+        keep_checkpoints=train["keep_checkpoints"],
+        model_options=config["models"].get(wildcards.model, {}),
+        noise=config["noise"],
+    )
+
+
+def model_code(wildcards):
+    return code_fingerprint(f"models/{wildcards.model}.py")
+
+
+def all_outputs():
+    return [
+        f"{RESULTS}/tables/metrics.csv",
+        f"{RESULTS}/plots/fid_kid_vs_zdim.png",
+        f"{RESULTS}/plots/samples_vs_zdim.png",
+    ]

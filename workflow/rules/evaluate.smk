@@ -1,0 +1,70 @@
+# Evaluation: reference features once per (dataset, extractor, protocol), FID/KID per cell.
+
+
+def evaluation_protocol(wildcards=None):
+    evaluation = config["evaluation"]
+    return {key: evaluation[key] for key in ("extractor", "num_generated", "reference_split",
+                                             "num_reference", "kid_subset_size", "kid_subsets",
+                                             "batch_size", "seed")}
+
+
+def extractor_weights(wildcards):
+    """The trained classifier for the classifier extractor; nothing for pretrained ones."""
+    if config["evaluation"]["extractor"] == "classifier":
+        return {"weights": f"{RESULTS}/extractors/{wildcards.dataset}/classifier.pt"}
+    return {}
+
+
+def weights_path(input):
+    if "weights" in input.keys():
+        return input.weights
+    return config["evaluation"]["inception_weights"]
+
+
+rule extract_reference_features:
+    input:
+        unpack(extractor_weights),
+        dataset=f"{RESULTS}/data/{{dataset}}",
+    output:
+        features=f"{RESULTS}/evaluate/reference/{{dataset}}/{{extractor}}.pt",
+    log:
+        f"{LOGS}/extract_reference_features/{{dataset}}/{{extractor}}.log",
+    benchmark:
+        f"{BENCHMARKS}/extract_reference_features/{{dataset}}/{{extractor}}.tsv"
+    params:
+        protocol=evaluation_protocol,
+        weights=lambda wildcards, input: weights_path(input),
+        code=EVALUATE_CODE,
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/noisedim.yaml"
+    script:
+        "../scripts/extract_reference_features.py"
+
+
+rule compute_fid_kid:
+    input:
+        unpack(extractor_weights),
+        network=f"{RESULTS}/train/{CELL}/network.pt",
+        reference=lambda wildcards: f"{RESULTS}/evaluate/reference/{wildcards.dataset}/"
+        f"{config['evaluation']['extractor']}.pt",
+    output:
+        metrics=f"{RESULTS}/evaluate/{CELL}/metrics.json",
+    log:
+        f"{LOGS}/compute_fid_kid/{CELL}.log",
+    benchmark:
+        f"{BENCHMARKS}/compute_fid_kid/{CELL}.tsv"
+    params:
+        protocol=evaluation_protocol,
+        weights=lambda wildcards, input: weights_path(input),
+        cell=lambda wildcards: dict(wildcards),
+        code=EVALUATE_CODE,
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/noisedim.yaml"
+    script:
+        "../scripts/compute_fid_kid.py"
