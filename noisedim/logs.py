@@ -9,10 +9,13 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> None:
-    """Send log records to stderr and, when given, to ``log_path`` (a job's Snakemake log)."""
+    """Send log records to stderr and, when given, append them to ``log_path`` (the job log).
+
+    Appending keeps the log of an interrupted attempt in front of the resumed one.
+    """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
-        handlers.append(logging.FileHandler(log_path, mode="w"))
+        handlers.append(logging.FileHandler(log_path, mode="a"))
     logging.basicConfig(level=level, format=FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
 

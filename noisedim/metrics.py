@@ -8,6 +8,7 @@ Scores are computed by torch-fidelity's own functions (``fid_statistics_to_metri
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -160,7 +161,7 @@ def score_cell(network_path: str | os.PathLike, reference_path: str | os.PathLik
     network = torch.load(network_path, map_location="cpu", weights_only=True)
     training = {"kimg": network["kimg"], "training_s": network["training_s"],
                 "noise_dims_consumed": network["noise_dims_consumed"],
-                "noise_entropy_bits": network["noise_entropy_bits"]}
+                "noise": json.loads(network["settings"])["noise"]}
     log.info("FID %.4f KID %.6f +- %.6f (%s)", scores["fid"], scores["kid_mean"],
              scores["kid_std"], network_path)
     return {"cell": dict(cell or {}), **scores, "training": training}

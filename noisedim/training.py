@@ -2,11 +2,19 @@
 
 All randomness of a run comes from torch's global generator, seeded with the cell's seed. Its
 state is saved in every checkpoint, so a run that is stopped and resumed on the CPU produces the
-same weights, bit for bit, as one that was never stopped.
+same weights, bit for bit, as one that was never stopped. Checkpoints also hold the loss's state
+(ADA's augmentation probability, for example) and, with fp16 mixed precision, the gradient
+scaler's state.
+
+Mixed precision (``TrainSettings.amp``) runs the loss computations under ``torch.autocast`` on
+CUDA: ``bf16`` needs no loss scaling, ``fp16`` scales the losses with ``torch.amp.GradScaler``
+(the family's loss must support it through a ``grad_scaler`` attribute). Weights, optimiser
+states, EMA and everything exported or evaluated stay float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -27,6 +35,7 @@ from torch import nn
 
 from noisedim.checkpoint import load_latest_checkpoint, save_checkpoint
 from noisedim.data.format import load_split, read_metadata
+from noisedim.devices import claim_gpu
 from noisedim.noise import NoiseSampler
 from noisedim.registry import MODELS
 
@@ -35,6 +44,10 @@ log = logging.getLogger(__name__)
 # Noise of the fixed sample grid; shared by all cells so grids of one z_dim are comparable.
 SAMPLE_GRID_SEED = 12345
 SAMPLE_GRID_SIZE = 64
+
+# Autocast dtype per TrainSettings.amp value (None: full float32).
+AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16,
+                                             "fp16": torch.float16}
 
 
 class TrainingError(RuntimeError):
@@ -57,8 +70,12 @@ class TrainSettings:
     keep_checkpoints: int = 2
     model_options: dict[str, Any] = field(default_factory=dict)
     noise: dict[str, Any] = field(default_factory=dict)
+    amp: str = "off"
 
     def __post_init__(self) -> None:
+        if self.amp not in AMP_DTYPES:
+            raise ValueError(f"training setting amp={self.amp!r} is invalid; use one of "
+                             f"{list(AMP_DTYPES)}")
         checks = [("z_dim", self.z_dim >= 1, "at least 1"),
                   ("capacity", self.capacity > 0, "positive"),
                   ("total_kimg", self.total_kimg > 0, "positive"),
@@ -153,8 +170,37 @@ class Trainer:
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=self.options["lr_g"], betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=self.options["lr_d"], betas=betas)
         self.loss = family.make_loss(self.G, self.D, self.options)
+        self.amp_dtype, self.grad_scaler = self._setup_amp(settings.model)
         self.step = 0
         self.elapsed_s = 0.0
+
+    def _setup_amp(self, model: str) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
+        """Return the autocast dtype and, for fp16, a gradient scaler attached to the loss."""
+        amp = self.settings.amp
+        if amp == "off":
+            return None, None
+        if self.device.type != "cuda":
+            raise ValueError(f"amp={amp!r} needs a CUDA device, but training runs on "
+                             f"{self.device}; set amp to 'off' for CPU training")
+        if amp != "fp16":
+            return AMP_DTYPES[amp], None
+        if not hasattr(self.loss, "grad_scaler"):
+            raise ValueError(f"model {model!r} does not support fp16 loss scaling (its loss has "
+                             "no grad_scaler attribute); use amp='bf16', which needs none")
+        scaler = torch.amp.GradScaler("cuda")
+        self.loss.grad_scaler = scaler
+        return AMP_DTYPES[amp], scaler
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.grad_scaler is None:
+            optimizer.step()
+        else:
+            self.grad_scaler.step(optimizer)  # skipped when the scaled gradients overflowed
 
     # Checkpoints -------------------------------------------------------------------------
 
@@ -162,11 +208,14 @@ class Trainer:
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"step": self.step, "elapsed_s": self.elapsed_s,
-                "settings": json.dumps(dataclasses.asdict(self.settings), sort_keys=True),
-                "G": self.G.state_dict(), "D": self.D.state_dict(),
-                "G_ema": self.G_ema.state_dict(), "opt_G": self.opt_G.state_dict(),
-                "opt_D": self.opt_D.state_dict(), "loss": self.loss.state_dict(), "rng": rng}
+        state = {"step": self.step, "elapsed_s": self.elapsed_s,
+                 "settings": json.dumps(dataclasses.asdict(self.settings), sort_keys=True),
+                 "G": self.G.state_dict(), "D": self.D.state_dict(),
+                 "G_ema": self.G_ema.state_dict(), "opt_G": self.opt_G.state_dict(),
+                 "opt_D": self.opt_D.state_dict(), "loss": self.loss.state_dict(), "rng": rng}
+        if self.grad_scaler is not None:
+            state["grad_scaler"] = self.grad_scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["G"])
@@ -175,6 +224,12 @@ class Trainer:
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.loss.load_state_dict(state["loss"])
+        if self.grad_scaler is not None:
+            if "grad_scaler" not in state:
+                raise ValueError("the checkpoint has no grad_scaler state although these "
+                                 "settings train with amp='fp16'; move the checkpoint away to "
+                                 "restart the run")
+            self.grad_scaler.load_state_dict(state["grad_scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
@@ -208,17 +263,22 @@ class Trainer:
 
         # Discriminator phase.
         self.opt_D.zero_grad(set_to_none=True)
-        stats = self.loss.accumulate_discriminator(
-            real, self.noise.sample(batch_size, device=self.device), self.step)
-        self.opt_D.step()
+        z = self.noise.sample(batch_size, device=self.device)
+        with self._autocast():
+            stats = self.loss.accumulate_discriminator(real, z, self.step)
+        self._optimizer_step(self.opt_D)
 
         # Generator phase; D's gradients from this phase are discarded by the next zero_grad.
         self.opt_G.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
-        stats.update(self.loss.accumulate_generator(
-            self.noise.sample(batch_size, device=self.device), self.step))
+        z = self.noise.sample(batch_size, device=self.device)
+        with self._autocast():
+            stats.update(self.loss.accumulate_generator(z, self.step))
         self.D.requires_grad_(True)
-        self.opt_G.step()
+        self._optimizer_step(self.opt_G)
+        if self.grad_scaler is not None:
+            self.grad_scaler.update()
+            stats["loss_scale"] = float(self.grad_scaler.get_scale())
 
         beta = 0.5 ** (batch_size / (self.settings.ema_kimg * 1000)) if self.settings.ema_kimg else 0.0
         update_ema(self.G_ema, self.G, beta)
@@ -288,8 +348,7 @@ class Trainer:
                    "settings": json.dumps(dataclasses.asdict(self.settings), sort_keys=True),
                    "resolution": self.resolution, "channels": self.channels,
                    "step": self.step, "kimg": self.kimg, "training_s": self.elapsed_s,
-                   "noise_dims_consumed": int(self.G.noise_dims_consumed),
-                   "noise_entropy_bits": float(self.noise.entropy_bits)}
+                   "noise_dims_consumed": int(self.G.noise_dims_consumed)}
         tmp = Path(str(network_path) + ".tmp")
         torch.save(network, tmp)
         os.replace(tmp, network_path)
@@ -301,14 +360,29 @@ class Trainer:
 
 def train_cell(settings: TrainSettings, dataset_dir: str | os.PathLike,
                run_dir: str | os.PathLike, network_path: str | os.PathLike,
-               samples_path: str | os.PathLike, device: str = "auto") -> Trainer:
-    """Train (or resume) one cell and write its network and sample grid."""
+               samples_path: str | os.PathLike, device: str = "auto",
+               gpu_lock_dir: str | os.PathLike | None = None) -> Trainer:
+    """Train (or resume) one cell and write its network and sample grid.
+
+    With ``device`` ``auto`` or ``cuda`` the cell first claims a free GPU with
+    ``noisedim.devices.claim_gpu(gpu_lock_dir)``, so parallel jobs on one machine use distinct
+    GPUs; the claim is released when the function returns or raises.
+    """
+    claim = (claim_gpu(gpu_lock_dir) if device in ("auto", "cuda")
+             else contextlib.nullcontext())
+    with claim:
+        return _train_cell(settings, dataset_dir, run_dir, network_path, samples_path, device)
+
+
+def _train_cell(settings: TrainSettings, dataset_dir: str | os.PathLike,
+                run_dir: str | os.PathLike, network_path: str | os.PathLike,
+                samples_path: str | os.PathLike, device: str) -> Trainer:
     trainer = Trainer(settings, dataset_dir, run_dir, device)
     log.info("training %s z_dim=%d capacity=%g seed=%d on %s (%dx%d, %d channels) for %.1f kimg "
-             "(%d steps of %d) on %s; noise %.2f bits", settings.model, settings.z_dim,
+             "(%d steps of %d) on %s", settings.model, settings.z_dim,
              settings.capacity, settings.seed, dataset_dir, trainer.resolution, trainer.resolution,
              trainer.channels, settings.total_kimg, settings.total_steps, settings.batch_size,
-             trainer.device, trainer.noise.entropy_bits)
+             trainer.device)
     log.info("settings: %s", json.dumps(dataclasses.asdict(settings), sort_keys=True))
     if not trainer.resume():
         log.info("no checkpoint in %s; starting from scratch", trainer.checkpoint_dir)

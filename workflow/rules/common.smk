@@ -14,7 +14,7 @@ validate_config(config)
 RESULTS = "results"
 LOGS = "logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
-CELL = "{dataset}/{model}/c{capacity}/z{z_dim}/s{seed}"
+CELL = "{dataset}/{model}/cap{capacity}/nz{z_dim}/seed{seed}"
 
 
 wildcard_constraints:
@@ -82,6 +82,16 @@ def train_settings(wildcards):
 
 def model_code(wildcards):
     return code_fingerprint(f"models/{wildcards.model}.py")
+
+
+def rule_resources(rule):
+    """Resources of a GPU rule from the config; runtime grows with each retry."""
+    settings = config["resources"][rule]
+    return dict(
+        gpu=settings["gpu"],
+        mem_mb=settings["mem_mb"],
+        runtime=lambda wildcards, attempt: settings["runtime"] * attempt,
+    )
 
 
 def all_outputs():

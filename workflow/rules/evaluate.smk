@@ -37,7 +37,7 @@ rule extract_reference_features:
         code=EVALUATE_CODE,
     threads: 2
     resources:
-        gpu=1,
+        **rule_resources("extract_reference_features"),
     conda:
         "../../envs/noisedim.yaml"
     script:
@@ -63,7 +63,7 @@ rule compute_fid_kid:
         code=EVALUATE_CODE,
     threads: 1
     resources:
-        gpu=1,
+        **rule_resources("compute_fid_kid"),
     conda:
         "../../envs/noisedim.yaml"
     script:

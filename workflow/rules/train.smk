@@ -37,8 +37,7 @@ rule train_gan:
         model_code=model_code,
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
-        mem_mb=2000,
+        **rule_resources("train_gan"),
     conda:
         "../../envs/noisedim.yaml"
     script:

@@ -1,0 +1,101 @@
+"""Config validation: defaults, and clear errors that name the key, value and allowed values."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from noisedim.config import ConfigError, validate_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def default_config():
+    with open(REPO / "config" / "config.yaml") as handle:
+        return yaml.safe_load(handle)
+
+
+def invalid(mutate):
+    config = default_config()
+    mutate(config)
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    return str(info.value)
+
+
+def test_default_config_valid_with_defaults():
+    config = validate_config(default_config())
+    assert config["grid"]["seeds"] == [0]
+    assert config["evaluation"]["kid_subsets"] == 50
+    assert config["train"]["keep_checkpoints"] == 2
+    assert config["noise"]["levels"] == "normal_quantiles"
+
+
+def test_unknown_model_lists_registered():
+    message = invalid(lambda c: c["grid"]["models"].append("gpt"))
+    assert "grid.models[1]" in message
+    assert "'gpt'" in message
+    assert "dcgan" in message
+
+
+def test_unknown_dataset_reference():
+    message = invalid(lambda c: c["grid"].update(datasets=["cifar100"]))
+    assert "grid.datasets[0]" in message
+    assert "cifar100" in message
+
+
+def test_unknown_dataset_builder():
+    message = invalid(lambda c: c["datasets"]["digits"].update(builder="mnist"))
+    assert "datasets.digits.builder" in message
+    assert "mnist" in message
+
+
+def test_zero_z_dim_rejected():
+    message = invalid(lambda c: c["grid"].update(z_dims=[0, 2]))
+    assert "grid.z_dims[0]" in message
+    assert "minimum of 1" in message
+
+
+def test_empty_grid_rejected():
+    message = invalid(lambda c: c["grid"].update(z_dims=[]))
+    assert "grid.z_dims" in message
+    assert "should be non-empty" in message
+
+
+def test_wrong_type_rejected():
+    message = invalid(lambda c: c["train"].update(batch_size="64"))
+    assert "train.batch_size" in message
+    assert "'64' is not of type 'integer'" in message
+
+
+def test_negative_kimg_rejected():
+    message = invalid(lambda c: c["train"].update(total_kimg=-5))
+    assert "train.total_kimg" in message
+    assert "-5" in message
+
+
+def test_unknown_key_rejected():
+    message = invalid(lambda c: c["train"].update(learning_rate=0.1))
+    assert "train" in message
+    assert "learning_rate" in message
+
+
+def test_unknown_model_option_rejected():
+    message = invalid(lambda c: c["models"]["dcgan"].update(lr_gen=0.1))
+    assert "models.dcgan" in message
+    assert "lr_gen" in message
+
+
+def test_unknown_extractor_rejected():
+    message = invalid(lambda c: c["evaluation"].update(extractor="clip"))
+    assert "evaluation.extractor" in message
+    assert "classifier" in message
+
+
+def test_validation_keeps_given_values():
+    config = default_config()
+    config["train"]["batch_size"] = 32
+    original = copy.deepcopy(config)
+    validate_config(config)
+    assert config["train"]["batch_size"] == original["train"]["batch_size"]

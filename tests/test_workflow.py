@@ -1,0 +1,102 @@
+"""End to end: the real snakemake on a tiny config, then dry runs that show what reruns."""
+
+import math
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from workflow_utils import (REPO, TINY_CONFIG, planned_jobs, run_snakemake,
+                            snakemake_executable, write_config)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    run_snakemake(workdir, "--cores", "2", "--configfile", str(TINY_CONFIG))
+    return workdir
+
+
+def test_pipeline_table_and_plots(finished_run):
+    table = pd.read_csv(finished_run / "results" / "tables" / "metrics.csv")
+    assert sorted(table["z_dim"]) == [1, 4]
+    for column in ("fid", "kid_mean", "kid_std", "training_s"):
+        assert table[column].map(math.isfinite).all(), column
+    assert (table["protocol_extractor"] == "classifier").all()
+    assert (table["protocol_num_generated"] == 64).all()
+    for name in ("fid_kid_vs_zdim.png", "samples_vs_zdim.png"):
+        assert (finished_run / "results" / "plots" / name).stat().st_size > 10_000
+
+
+def test_every_job_has_log(finished_run):
+    logs = list((finished_run / "logs").rglob("*.log"))
+    rule_dirs = {path.name for path in (finished_run / "logs").iterdir()}
+    assert {"build_dataset", "train_feature_extractor", "train_gan",
+            "extract_reference_features", "compute_fid_kid", "aggregate_metrics",
+            "plot_metrics"} <= rule_dirs
+    assert len(logs) == 9  # 1 dataset, 1 extractor, 2 cells x 2, 1 reference, 2 report
+    assert list((finished_run / "results" / "benchmarks" / "train_gan").rglob("*.tsv"))
+
+
+def test_nothing_to_do_after_run(finished_run):
+    assert planned_jobs(finished_run, "--configfile", str(TINY_CONFIG)) == []
+
+
+def test_new_z_dim_trains_only_new_cell(finished_run):
+    config = write_config(finished_run, "grid: {z_dims: [1, 4, 8]}\n")
+    jobs = planned_jobs(finished_run, "--configfile", str(TINY_CONFIG), str(config))
+    trained = [wildcards["z_dim"] for rule, wildcards in jobs if rule == "train_gan"]
+    assert trained == ["8"]
+    assert {rule for rule, _ in jobs} == {"train_gan", "compute_fid_kid", "aggregate_metrics",
+                                         "plot_metrics", "all"}
+
+
+def test_evaluation_change_retrains_nothing(finished_run):
+    config = write_config(finished_run, "evaluation: {kid_subsets: 7}\n")
+    jobs = planned_jobs(finished_run, "--configfile", str(TINY_CONFIG), str(config))
+    rules = [rule for rule, _ in jobs]
+    assert "train_gan" not in rules
+    assert rules.count("compute_fid_kid") == 2
+    assert "extract_reference_features" in rules
+
+
+def test_learning_rate_change_retrains_model(finished_run):
+    config = write_config(finished_run, "models: {dcgan: {lr_g: 0.001}}\n")
+    jobs = planned_jobs(finished_run, "--configfile", str(TINY_CONFIG), str(config))
+    assert sorted(w["z_dim"] for rule, w in jobs if rule == "train_gan") == ["1", "4"]
+    assert "build_dataset" not in [rule for rule, _ in jobs]
+
+
+def test_killed_training_resumes(tmp_path):
+    workdir = tmp_path / "killed"
+    workdir.mkdir()
+    config = write_config(workdir, "train: {total_kimg: 6.4}\ngrid: {z_dims: [2]}\n")
+    target = "results/train/digits/dcgan/cap0.25/nz2/seed0/network.pt"
+    args = ["-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1",
+            "--configfile", str(TINY_CONFIG), str(config), target]
+    process = subprocess.Popen([snakemake_executable(), *args], cwd=workdir,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    checkpoints = workdir / "results" / "train" / "digits" / "dcgan" / "cap0.25" / "nz2"
+    deadline = time.monotonic() + 300
+    try:
+        while not list(checkpoints.rglob("ckpt-*.pt")):
+            assert process.poll() is None, "snakemake ended before the first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert not (workdir / target).exists()
+
+    run_snakemake(workdir, "--cores", "1", "--rerun-incomplete", "--configfile",
+                  str(TINY_CONFIG), str(config), target)
+    log = (workdir / "logs" / "train_gan" / "digits" / "dcgan" / "cap0.25" / "nz2" /
+           "seed0.log").read_text()
+    assert "resumed from" in log
+    assert (workdir / target).exists()
