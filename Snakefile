@@ -16,6 +16,9 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -27,3 +30,13 @@ rule all:
     input:
         all_outputs(),
     default_target: True
+
+
+rule train:
+    input:
+        cell_paths(f"{RESULTS}/train/{CELL}/network.pt"),
+
+
+rule evaluate:
+    input:
+        cell_paths(f"{RESULTS}/evaluate/{CELL}/metrics.json"),

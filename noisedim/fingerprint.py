@@ -8,6 +8,7 @@ changes the params and reruns that stage and everything downstream of it.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -32,3 +33,10 @@ def code_fingerprint(*relative_paths: str) -> str:
             digest.update(str(file.relative_to(PACKAGE_DIR)).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def object_fingerprint(obj: object, *relative_paths: str) -> str:
+    """Return ``code_fingerprint`` of the module that defines ``obj`` plus ``relative_paths``."""
+    module = sys.modules[obj.__module__]
+    module_path = Path(module.__file__).resolve().relative_to(PACKAGE_DIR)
+    return code_fingerprint(str(module_path), *relative_paths)

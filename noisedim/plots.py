@@ -38,8 +38,11 @@ def plot_scores_vs_zdim(table: pd.DataFrame, path: str | os.PathLike,
             for ax in axes:
                 ax.axvline(row.n_min, color="grey", linestyle=styles[i % len(styles)],
                            label=f"n_min {row.dataset} ({row.codec}) = {row.n_min}")
+    z_dims = sorted(table["z_dim"].unique())
     for ax, title in zip(axes, ("FID", "KID")):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(z_dims, [str(z) for z in z_dims])
+        ax.minorticks_off()
         ax.set_xlabel("noise dimension z_dim")
         ax.set_ylabel(title + " (lower is better)")
         ax.set_title(f"{title} against noise dimension")

@@ -21,10 +21,10 @@ def snakemake_executable() -> str:
     return found
 
 
-def run_snakemake(workdir: Path, *args: str, timeout_s: int = 900,
-                  check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real snakemake on the repository's Snakefile with ``workdir`` as working dir."""
-    command = [snakemake_executable(), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+def run_snakemake(workdir: Path, *args: str, timeout_s: int = 900, check: bool = True,
+                  snakefile: Path = REPO / "Snakefile") -> subprocess.CompletedProcess:
+    """Run the real snakemake on ``snakefile`` with ``workdir`` as working directory."""
+    command = [snakemake_executable(), "-s", str(snakefile), "-d", str(workdir), *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
                             cwd=workdir)
     if check and result.returncode != 0:
@@ -38,9 +38,10 @@ _RULE = re.compile(r"^(?:local)?rule (\w+):\s*$")
 _WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
 
 
-def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
+def planned_jobs(workdir: Path, *args: str,
+                 snakefile: Path = REPO / "Snakefile") -> list[tuple[str, dict[str, str]]]:
     """Return ``(rule, wildcards)`` of every job a dry run of ``args`` would execute."""
-    result = run_snakemake(workdir, "--dry-run", *args)
+    result = run_snakemake(workdir, "--dry-run", *args, snakefile=snakefile)
     jobs: list[tuple[str, dict[str, str]]] = []
     for line in (result.stdout + result.stderr).splitlines():
         if match := _RULE.match(line):

@@ -7,7 +7,8 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 
 from noisedim.config import validate_config
-from noisedim.fingerprint import code_fingerprint
+from noisedim.fingerprint import code_fingerprint, object_fingerprint
+from noisedim.registry import DATASETS
 
 validate_config(config)
 
@@ -52,13 +53,19 @@ def capacity_value(label):
 
 
 # Package code each stage depends on; see noisedim/fingerprint.py.
-DATA_CODE = code_fingerprint("data")
-TRAIN_CODE = code_fingerprint("training.py", "checkpoint.py", "noise.py", "models/__init__.py",
-                              "data/format.py")
+TRAIN_CODE = code_fingerprint("training.py", "checkpoint.py", "noise.py", "devices.py",
+                              "models/__init__.py", "data/format.py")
 EXTRACTOR_CODE = code_fingerprint("extractors.py", "data/format.py")
+REFERENCE_CODE = code_fingerprint("metrics.py", "extractors.py", "inception.py", "data/format.py")
 EVALUATE_CODE = code_fingerprint("metrics.py", "extractors.py", "inception.py", "noise.py",
-                                 "training.py", "models")
-REPORT_CODE = code_fingerprint("tables.py", "plots.py")
+                                 "training.py", "models/__init__.py")
+REPORT_CODE = code_fingerprint("tables.py", "plots.py", "noise.py", "entropy.py")
+
+
+def data_code(wildcards):
+    """Fingerprint of the dataset format and of this dataset's builder module."""
+    builder = DATASETS.get(config["datasets"][wildcards.dataset]["builder"])
+    return object_fingerprint(builder, "data/format.py")
 
 
 def train_settings(wildcards):
@@ -92,6 +99,26 @@ def rule_resources(rule):
         mem_mb=settings["mem_mb"],
         runtime=lambda wildcards, attempt: settings["runtime"] * attempt,
     )
+
+
+def evaluation_protocol(wildcards=None):
+    evaluation = config["evaluation"]
+    return {key: evaluation[key] for key in ("extractor", "num_generated", "reference_split",
+                                             "num_reference", "kid_subset_size", "kid_subsets",
+                                             "batch_size", "seed")}
+
+
+def extractor_weights(wildcards):
+    """The trained classifier for the classifier extractor; nothing for pretrained ones."""
+    if config["evaluation"]["extractor"] == "classifier":
+        return {"weights": f"{RESULTS}/extractors/{wildcards.dataset}/classifier.pt"}
+    return {}
+
+
+def weights_path(input):
+    if "weights" in input.keys():
+        return input.weights
+    return config["evaluation"]["inception_weights"]
 
 
 def all_outputs():

@@ -9,7 +9,7 @@ rule build_dataset:
     params:
         builder=lambda wildcards: config["datasets"][wildcards.dataset]["builder"],
         options=lambda wildcards: config["datasets"][wildcards.dataset]["options"],
-        code=DATA_CODE,
+        code=data_code,
     conda:
         "../../envs/noisedim.yaml"
     script:

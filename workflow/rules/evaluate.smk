@@ -1,26 +1,6 @@
 # Evaluation: reference features once per (dataset, extractor, protocol), FID/KID per cell.
 
 
-def evaluation_protocol(wildcards=None):
-    evaluation = config["evaluation"]
-    return {key: evaluation[key] for key in ("extractor", "num_generated", "reference_split",
-                                             "num_reference", "kid_subset_size", "kid_subsets",
-                                             "batch_size", "seed")}
-
-
-def extractor_weights(wildcards):
-    """The trained classifier for the classifier extractor; nothing for pretrained ones."""
-    if config["evaluation"]["extractor"] == "classifier":
-        return {"weights": f"{RESULTS}/extractors/{wildcards.dataset}/classifier.pt"}
-    return {}
-
-
-def weights_path(input):
-    if "weights" in input.keys():
-        return input.weights
-    return config["evaluation"]["inception_weights"]
-
-
 rule extract_reference_features:
     input:
         unpack(extractor_weights),
@@ -34,7 +14,7 @@ rule extract_reference_features:
     params:
         protocol=evaluation_protocol,
         weights=lambda wildcards, input: weights_path(input),
-        code=EVALUATE_CODE,
+        code=REFERENCE_CODE,
     threads: 2
     resources:
         **rule_resources("extract_reference_features"),
@@ -61,6 +41,7 @@ rule compute_fid_kid:
         weights=lambda wildcards, input: weights_path(input),
         cell=lambda wildcards: dict(wildcards),
         code=EVALUATE_CODE,
+        model_code=model_code,
     threads: 1
     resources:
         **rule_resources("compute_fid_kid"),

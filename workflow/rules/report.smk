@@ -10,7 +10,8 @@ rule aggregate_metrics:
     input:
         metrics=cell_paths(f"{RESULTS}/evaluate/{CELL}/metrics.json"),
     output:
-        table=f"{RESULTS}/tables/metrics.csv",
+        table=report(f"{RESULTS}/tables/metrics.csv", caption="../report/metrics_table.rst",
+                     category="Noise-dimension sweep"),
     log:
         f"{LOGS}/aggregate_metrics/metrics.log",
     params:
@@ -26,8 +27,10 @@ rule plot_metrics:
         table=f"{RESULTS}/tables/metrics.csv",
         samples=cell_paths(f"{RESULTS}/train/{CELL}/samples.png"),
     output:
-        scores=f"{RESULTS}/plots/fid_kid_vs_zdim.png",
-        samples=f"{RESULTS}/plots/samples_vs_zdim.png",
+        scores=report(f"{RESULTS}/plots/fid_kid_vs_zdim.png",
+                      caption="../report/scores_vs_zdim.rst", category="Noise-dimension sweep"),
+        samples=report(f"{RESULTS}/plots/samples_vs_zdim.png",
+                       caption="../report/samples_vs_zdim.rst", category="Noise-dimension sweep"),
     log:
         f"{LOGS}/plot_metrics/plots.log",
     params:
