@@ -1,0 +1,19 @@
+"""Tabulate the exact entropy of noise laws rounded to float formats (rule noise_entropy_table).
+
+Snakemake interface:
+  params.dtypes   list of float formats: float16, bfloat16, float32, float64
+  params.laws     list of noise laws: normal, uniform01, uniform11
+  output.table    CSV with columns dtype, law, entropy_bits (bits per noise dimension)
+  log[0]          job log
+"""
+
+from noisedim.entropy import law_entropy_table
+from noisedim.logs import run_logged
+
+
+def main(snakemake):
+    table = law_entropy_table(list(snakemake.params.dtypes), list(snakemake.params.laws))
+    table.to_csv(snakemake.output.table, index=False)
+
+
+run_logged(snakemake.log[0], main, snakemake)
