@@ -23,6 +23,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/theory.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -30,6 +31,11 @@ rule all:
     input:
         all_outputs(),
     default_target: True
+
+
+rule theory:
+    input:
+        theory_outputs(),
 
 
 rule train:

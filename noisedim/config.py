@@ -88,6 +88,10 @@ def _check_names(config: dict[str, Any]) -> None:
             MODELS.get(name).resolve_options(options)
         except ValueError as error:
             problems.append(f"config key models.{name}: {error}")
+    for i, name in enumerate(config["theory"]["datasets"] or []):
+        if name not in config["datasets"]:
+            problems.append(f"config key theory.datasets[{i}]: dataset {name!r} is not defined "
+                            f"under `datasets` (defined: {sorted(config['datasets'])})")
     extractor = config["evaluation"]["extractor"]
     if extractor not in FEATURE_EXTRACTORS:
         problems.append(f"config key evaluation.extractor: unknown feature extractor "

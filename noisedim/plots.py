@@ -17,6 +17,33 @@ def _series_label(dataset: str, model: str, capacity: float) -> str:
     return f"{dataset} / {model} / capacity {capacity:g}"
 
 
+def noise_format_label(row: pd.Series) -> str:
+    """Return the ``noise_format`` label of the n_min table for a metrics table row."""
+    if pd.isna(row["noise_bits"]):
+        return f"{row['noise_dtype']} normal"
+    return f"{int(row['noise_bits'])}-bit {row['noise_levels']}"
+
+
+def select_bounds(table: pd.DataFrame, min_noise_dim: pd.DataFrame) -> pd.DataFrame:
+    """Pick, per dataset of ``table``, the smallest measured n_min for the noise it trained with.
+
+    The smallest n_min comes from the codec with the lowest bitrate, the tightest upper bound on
+    H(X). Returns columns ``dataset``, ``codec`` (with its mode) and ``n_min``.
+    """
+    rows = []
+    for dataset, group in table.groupby("dataset"):
+        for label in sorted({noise_format_label(row) for _, row in group.iterrows()}):
+            candidates = min_noise_dim[(min_noise_dim["dataset"] == dataset)
+                                       & (min_noise_dim["source"] == "measured")
+                                       & min_noise_dim["noise_format"].str.startswith(label)]
+            if candidates.empty:
+                continue
+            best = candidates.loc[candidates["n_min"].idxmin()]
+            rows.append({"dataset": dataset, "codec": f"{best['codec']} {best['mode']}",
+                         "n_min": int(best["n_min"])})
+    return pd.DataFrame(rows, columns=["dataset", "codec", "n_min"])
+
+
 def plot_scores_vs_zdim(table: pd.DataFrame, path: str | os.PathLike,
                         bounds: pd.DataFrame | None = None) -> None:
     """Plot FID and KID (mean and spread over seeds) against z_dim on a log2 x axis.

@@ -31,7 +31,7 @@ def metrics_table(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
         training = dict(record["training"])
         noise = NoiseSampler(int(row["z_dim"]), **training.pop("noise"))
         row.update(training)
-        row.update(noise_dtype=noise.dtype, noise_bits=noise.bits,
+        row.update(noise_dtype=noise.dtype, noise_bits=noise.bits, noise_levels=noise.levels,
                    noise_bits_per_dim=noise.entropy_bits_per_dim,
                    noise_entropy_bits=noise.entropy_bits)
         rows.append(row)

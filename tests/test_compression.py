@@ -246,12 +246,14 @@ def test_workflow_scripts(digits_dir, tmp_path):
                input=SimpleNamespace(dataset=str(digits_dir)),
                params=SimpleNamespace(dataset="digits", split="train", max_images=30,
                                       codecs=["png", "jpegxl"]),
-               output=SimpleNamespace(table=str(bitrates_csv)),
+               output=SimpleNamespace(table=str(bitrates_csv),
+                                      markdown=str(tmp_path / "bitrates.md")),
                log=[str(tmp_path / "bitrates.log")])
     bitrates = pd.read_csv(bitrates_csv)
     assert list(bitrates.columns[:2]) == ["dataset", "split"]
     assert list(bitrates["codec"]) == ["png", "png", "jpegxl", "jpegxl"]
     assert "jpegxl mosaic" in (tmp_path / "bitrates.log").read_text()
+    assert (tmp_path / "bitrates.md").read_text().startswith("| dataset")
 
     run_script("min_noise_dim_table.py",
                input=SimpleNamespace(bitrates=[str(bitrates_csv)]),
@@ -268,8 +270,10 @@ def test_workflow_scripts(digits_dir, tmp_path):
 
     run_script("noise_entropy_table.py",
                params=SimpleNamespace(dtypes=["float16", "float32"], laws=["normal"]),
-               output=SimpleNamespace(table=str(tmp_path / "entropy.csv")),
+               output=SimpleNamespace(table=str(tmp_path / "entropy.csv"),
+                                      markdown=str(tmp_path / "entropy.md")),
                log=[str(tmp_path / "entropy.log")])
     entropy_table = pd.read_csv(tmp_path / "entropy.csv")
     assert list(entropy_table["dtype"]) == ["float16", "float32"]
     assert entropy_table["entropy_bits"].iloc[1] == pytest.approx(26.46373399, abs=1e-8)
+    assert (tmp_path / "entropy.md").read_text().startswith("| dtype")

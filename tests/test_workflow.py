@@ -31,6 +31,9 @@ def test_pipeline_table_and_plots(finished_run):
     assert (table["protocol_num_generated"] == 64).all()
     for name in ("fid_kid_vs_zdim.png", "samples_vs_zdim.png"):
         assert (finished_run / "results" / "plots" / name).stat().st_size > 10_000
+    bounds = pd.read_csv(finished_run / "results" / "theory" / "min_noise_dim.csv")
+    assert (bounds.loc[bounds["source"] == "measured", "dataset"] == "digits").all()
+    assert (finished_run / "results" / "theory" / "noise_entropy.md").exists()
 
 
 def test_every_job_has_log(finished_run):
@@ -39,7 +42,8 @@ def test_every_job_has_log(finished_run):
     assert {"build_dataset", "train_feature_extractor", "train_gan",
             "extract_reference_features", "compute_fid_kid", "aggregate_metrics",
             "plot_metrics"} <= rule_dirs
-    assert len(logs) == 9  # 1 dataset, 1 extractor, 2 cells x 2, 1 reference, 2 report
+    # 1 dataset, 1 extractor, 2 cells x 2, 1 reference, 2 report, 3 theory
+    assert len(logs) == 12
     assert list((finished_run / "results" / "benchmarks" / "train_gan").rglob("*.tsv"))
 
 
@@ -77,8 +81,9 @@ def test_killed_training_resumes(tmp_path):
     workdir.mkdir()
     config = write_config(workdir, "train: {total_kimg: 6.4}\ngrid: {z_dims: [2]}\n")
     target = "results/train/digits/dcgan/cap0.25/nz2/seed0/network.pt"
-    args = ["-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1",
-            "--configfile", str(TINY_CONFIG), str(config), target]
+    # Targets go before --configfile, which takes every following argument as a file.
+    args = ["-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1", target,
+            "--configfile", str(TINY_CONFIG), str(config)]
     process = subprocess.Popen([snakemake_executable(), *args], cwd=workdir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
@@ -90,12 +95,15 @@ def test_killed_training_resumes(tmp_path):
             assert time.monotonic() < deadline, "no checkpoint within 300 s"
             time.sleep(0.5)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     assert not (workdir / target).exists()
 
-    run_snakemake(workdir, "--cores", "1", "--rerun-incomplete", "--configfile",
-                  str(TINY_CONFIG), str(config), target)
+    # A killed snakemake leaves its lock behind; users run --unlock the same way.
+    run_snakemake(workdir, "--unlock", "--configfile", str(TINY_CONFIG), str(config))
+    run_snakemake(workdir, "--cores", "1", "--rerun-incomplete", target, "--configfile",
+                  str(TINY_CONFIG), str(config))
     log = (workdir / "logs" / "train_gan" / "digits" / "dcgan" / "cap0.25" / "nz2" /
            "seed0.log").read_text()
     assert "resumed from" in log
@@ -122,6 +130,7 @@ def test_training_code_change_reruns_training(finished_run, tmp_path):
     assert "build_dataset" not in rules
     assert "train_feature_extractor" not in rules
     assert "extract_reference_features" not in rules
+    assert not {"noise_entropy_table", "dataset_bitrates", "min_noise_dim_table"} & set(rules)
 
 
 def test_plotting_code_change_reruns_only_report(finished_run, tmp_path):

@@ -60,6 +60,13 @@ REFERENCE_CODE = code_fingerprint("metrics.py", "extractors.py", "inception.py",
 EVALUATE_CODE = code_fingerprint("metrics.py", "extractors.py", "inception.py", "noise.py",
                                  "training.py", "models/__init__.py")
 REPORT_CODE = code_fingerprint("tables.py", "plots.py", "noise.py", "entropy.py")
+THEORY_CODE = code_fingerprint("entropy.py", "compression.py", "noise.py", "data/format.py")
+
+
+def theory_datasets():
+    """Datasets whose bitrates bound H(X): theory.datasets, or the grid's datasets."""
+    names = config["theory"]["datasets"]
+    return config["grid"]["datasets"] if names is None else names
 
 
 def data_code(wildcards):
@@ -121,8 +128,15 @@ def weights_path(input):
     return config["evaluation"]["inception_weights"]
 
 
-def all_outputs():
+def theory_outputs():
     return [
+        f"{RESULTS}/theory/noise_entropy.csv",
+        f"{RESULTS}/theory/min_noise_dim.csv",
+    ]
+
+
+def all_outputs():
+    return theory_outputs() + [
         f"{RESULTS}/tables/metrics.csv",
         f"{RESULTS}/plots/fid_kid_vs_zdim.png",
         f"{RESULTS}/plots/samples_vs_zdim.png",

@@ -25,6 +25,7 @@ rule aggregate_metrics:
 rule plot_metrics:
     input:
         table=f"{RESULTS}/tables/metrics.csv",
+        min_noise_dim=f"{RESULTS}/theory/min_noise_dim.csv",
         samples=cell_paths(f"{RESULTS}/train/{CELL}/samples.png"),
     output:
         scores=report(f"{RESULTS}/plots/fid_kid_vs_zdim.png",

@@ -7,10 +7,11 @@ Snakemake interface:
   params.max_images   measure only the first N images; null for all
   params.codecs       list of codec names (png, webp, jpegxl); null for all
   output.table        CSV: dataset_bitrates columns plus `dataset` and `split`
+  output.markdown     the same table in Markdown
   log[0]              job log
 """
 
-from noisedim.compression import dataset_bitrates
+from noisedim.compression import dataset_bitrates, to_markdown
 from noisedim.data.format import load_split
 from noisedim.logs import run_logged
 
@@ -22,6 +23,8 @@ def main(snakemake):
     table.insert(0, "split", params.split)
     table.insert(0, "dataset", params.dataset)
     table.to_csv(snakemake.output.table, index=False)
+    with open(snakemake.output.markdown, "w") as handle:
+        handle.write(to_markdown(table) + "\n")
 
 
 run_logged(snakemake.log[0], main, snakemake)

@@ -3,12 +3,13 @@
 import pandas as pd
 
 from noisedim.logs import run_logged
-from noisedim.plots import plot_sample_grids, plot_scores_vs_zdim
+from noisedim.plots import plot_sample_grids, plot_scores_vs_zdim, select_bounds
 
 
 def main(snakemake):
     table = pd.read_csv(snakemake.input.table)
-    plot_scores_vs_zdim(table, snakemake.output.scores)
+    bounds = select_bounds(table, pd.read_csv(snakemake.input.min_noise_dim))
+    plot_scores_vs_zdim(table, snakemake.output.scores, bounds)
     plot_sample_grids(snakemake.params.cells, list(snakemake.input.samples),
                       snakemake.output.samples)
 

@@ -1,0 +1,59 @@
+# Theory: exact noise entropy, lossless bitrates of the datasets, and the minimum noise
+# dimension n_min = ceil(H(X) / h_noise) they imply.
+
+
+rule noise_entropy_table:
+    output:
+        table=f"{RESULTS}/theory/noise_entropy.csv",
+        markdown=f"{RESULTS}/theory/noise_entropy.md",
+    log:
+        f"{LOGS}/noise_entropy_table/noise_entropy.log",
+    params:
+        dtypes=config["theory"]["dtypes"],
+        laws=config["theory"]["laws"],
+        code=THEORY_CODE,
+    conda:
+        "../../envs/noisedim.yaml"
+    script:
+        "../scripts/noise_entropy_table.py"
+
+
+rule dataset_bitrates:
+    input:
+        dataset=f"{RESULTS}/data/{{dataset}}",
+    output:
+        table=f"{RESULTS}/theory/bitrates/{{dataset}}.csv",
+        markdown=f"{RESULTS}/theory/bitrates/{{dataset}}.md",
+    log:
+        f"{LOGS}/dataset_bitrates/{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/dataset_bitrates/{{dataset}}.tsv"
+    params:
+        dataset=lambda wildcards: wildcards.dataset,
+        split=config["theory"]["bitrate_split"],
+        max_images=config["theory"]["bitrate_max_images"],
+        codecs=config["theory"]["codecs"],
+        code=THEORY_CODE,
+    conda:
+        "../../envs/noisedim.yaml"
+    script:
+        "../scripts/dataset_bitrates.py"
+
+
+rule min_noise_dim_table:
+    input:
+        bitrates=expand(f"{RESULTS}/theory/bitrates/{{dataset}}.csv", dataset=theory_datasets()),
+    output:
+        table=report(f"{RESULTS}/theory/min_noise_dim.csv",
+                     caption="../report/min_noise_dim.rst", category="Theory"),
+        markdown=f"{RESULTS}/theory/min_noise_dim.md",
+    log:
+        f"{LOGS}/min_noise_dim_table/min_noise_dim.log",
+    params:
+        noise_formats=config["theory"]["noise_formats"],
+        use_paper_constant=config["theory"]["use_paper_constant"],
+        code=THEORY_CODE,
+    conda:
+        "../../envs/noisedim.yaml"
+    script:
+        "../scripts/min_noise_dim_table.py"
