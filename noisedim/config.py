@@ -79,6 +79,7 @@ def _check_names(config: dict[str, Any]) -> None:
         if name not in MODELS:
             problems.append(f"config key grid.models[{i}]: unknown model {name!r}; registered "
                             f"models: {MODELS.names()}")
+    problems += _resolution_problems(config)
     for name, options in config.get("models", {}).items():
         if name not in MODELS:
             problems.append(f"config key models.{name}: unknown model {name!r}; registered "
@@ -98,6 +99,28 @@ def _check_names(config: dict[str, Any]) -> None:
                         f"{extractor!r}; registered extractors: {FEATURE_EXTRACTORS.names()}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _resolution_problems(config: dict[str, Any]) -> list[str]:
+    """List (dataset, model) pairs of the grid whose resolution the model cannot generate."""
+    from noisedim.data import builder_resolution
+
+    problems = []
+    for dataset in config["grid"]["datasets"]:
+        entry = config["datasets"].get(dataset)
+        if entry is None:
+            continue
+        resolution = builder_resolution(entry["builder"], entry.get("options", {}))
+        for model in config["grid"]["models"]:
+            if resolution is None or model not in MODELS:
+                continue
+            supported = MODELS.get(model).resolutions
+            if resolution not in supported:
+                problems.append(f"config key grid: model {model!r} cannot generate "
+                                f"{resolution}x{resolution} images of dataset {dataset!r}; it "
+                                f"supports resolutions {list(supported)}. Remove one of them "
+                                "from the grid or change the dataset's resolution")
+    return problems
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -99,3 +99,25 @@ def test_validation_keeps_given_values():
     original = copy.deepcopy(config)
     validate_config(config)
     assert config["train"]["batch_size"] == original["train"]["batch_size"]
+
+
+def test_resolution_model_mismatch_rejected(monkeypatch):
+    from noisedim.data import BUILDER_RESOLUTIONS
+
+    monkeypatch.setitem(BUILDER_RESOLUTIONS, "digits", lambda options: 12)
+    message = invalid(lambda c: None)
+    assert "cannot generate 12x12 images of dataset 'digits'" in message
+    assert "dcgan" in message
+
+
+def test_paper_config_valid():
+    config = default_config()
+    with open(REPO / "config" / "paper.yaml") as handle:
+        paper = yaml.safe_load(handle)
+    for key, value in paper.items():
+        if isinstance(value, dict) and key in config and key != "grid":
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    validate_config(config)
+    assert config["evaluation"]["extractor"] == "inception"
