@@ -55,3 +55,17 @@ def write_config(workdir: Path, text: str) -> Path:
     path = workdir / "override.yaml"
     path.write_text(text)
     return path
+
+
+def planned_job_counts(workdir: Path, *args: str) -> dict[str, int]:
+    """Return the per-rule job counts of the "Job stats" table that a dry run prints."""
+    result = run_snakemake(workdir, "--dry-run", *args)
+    lines = (result.stdout + result.stderr).splitlines()
+    start = lines.index("Job stats:") + 3  # skip the header and its rule line
+    counts = {}
+    for line in lines[start:]:
+        fields = line.split()
+        if len(fields) != 2 or fields[0] == "total":
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts
