@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from noisedim.registry import DATASETS, FEATURE_EXTRACTORS, MODELS
+from noisedim.registry import DATASETS, DIVERGENCES, FEATURE_EXTRACTORS, MODELS, SOURCES
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 
@@ -93,6 +93,14 @@ def _check_names(config: dict[str, Any]) -> None:
         if name not in config["datasets"]:
             problems.append(f"config key theory.datasets[{i}]: dataset {name!r} is not defined "
                             f"under `datasets` (defined: {sorted(config['datasets'])})")
+    for i, name in enumerate(config["tradeoff"]["divergences"]):
+        if name not in DIVERGENCES:
+            problems.append(f"config key tradeoff.divergences[{i}]: unknown divergence "
+                            f"{name!r}; registered divergences: {DIVERGENCES.names()}")
+    for name, spec in config["tradeoff"]["sources"].items():
+        if spec["kind"] not in SOURCES:
+            problems.append(f"config key tradeoff.sources.{name}.kind: unknown source "
+                            f"{spec['kind']!r}; registered sources: {SOURCES.names()}")
     extractor = config["evaluation"]["extractor"]
     if extractor not in FEATURE_EXTRACTORS:
         problems.append(f"config key evaluation.extractor: unknown feature extractor "

@@ -34,6 +34,10 @@ def test_pipeline_table_and_plots(finished_run):
     bounds = pd.read_csv(finished_run / "results" / "theory" / "min_noise_dim.csv")
     assert (bounds.loc[bounds["source"] == "measured", "dataset"] == "digits").all()
     assert (finished_run / "results" / "theory" / "noise_entropy.md").exists()
+    curve = pd.read_csv(finished_run / "results" / "theory" / "tradeoff" / "zipf8_kl.csv")
+    assert len(curve) == 8
+    assert (curve["status"] != "failed").all()
+    assert (finished_run / "results" / "theory" / "tradeoff" / "zipf8_reverse_kl.png").exists()
 
 
 def test_every_job_has_log(finished_run):
@@ -42,8 +46,8 @@ def test_every_job_has_log(finished_run):
     assert {"build_dataset", "train_feature_extractor", "train_gan",
             "extract_reference_features", "compute_fid_kid", "aggregate_metrics",
             "plot_metrics"} <= rule_dirs
-    # 1 dataset, 1 extractor, 2 cells x 2, 1 reference, 2 report, 3 theory
-    assert len(logs) == 12
+    # 1 dataset, 1 extractor, 2 cells x 2, 1 reference, 2 report, 3 theory, 2 curves x 2
+    assert len(logs) == 16
     assert list((finished_run / "results" / "benchmarks" / "train_gan").rglob("*.tsv"))
 
 
@@ -130,7 +134,8 @@ def test_training_code_change_reruns_training(finished_run, tmp_path):
     assert "build_dataset" not in rules
     assert "train_feature_extractor" not in rules
     assert "extract_reference_features" not in rules
-    assert not {"noise_entropy_table", "dataset_bitrates", "min_noise_dim_table"} & set(rules)
+    assert not {"noise_entropy_table", "dataset_bitrates", "min_noise_dim_table",
+                "solve_tradeoff"} & set(rules)
 
 
 def test_plotting_code_change_reruns_only_report(finished_run, tmp_path):

@@ -1,6 +1,7 @@
 # Config validation, the experiment grid and per-cell params, shared by every stage.
 
 import itertools
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +25,8 @@ wildcard_constraints:
     capacity=r"[0-9.]+",
     z_dim=r"\d+",
     seed=r"\d+",
+    source="|".join(map(re.escape, config["tradeoff"]["sources"])) or "^$",
+    divergence=r"[a-z_]+",
 
 
 def capacity_label(capacity):
@@ -61,6 +64,8 @@ EVALUATE_CODE = code_fingerprint("metrics.py", "extractors.py", "inception.py", 
                                  "training.py", "models/__init__.py")
 REPORT_CODE = code_fingerprint("tables.py", "plots.py", "noise.py", "entropy.py")
 THEORY_CODE = code_fingerprint("entropy.py", "compression.py", "noise.py", "data/format.py")
+TRADEOFF_CODE = code_fingerprint("tradeoff.py", "divergences.py", "sources.py")
+REPORT_CODE_TRADEOFF = code_fingerprint("plots_tradeoff.py")
 
 
 def theory_datasets():
@@ -128,11 +133,19 @@ def weights_path(input):
     return config["evaluation"]["inception_weights"]
 
 
+def tradeoff_source_file(wildcards):
+    """The CSV file of a csv-kind source, so that Snakemake tracks it; nothing otherwise."""
+    spec = config["tradeoff"]["sources"][wildcards.source]
+    return {"source_csv": spec["path"]} if spec["kind"] == "csv" else {}
+
+
 def theory_outputs():
+    tradeoff = config["tradeoff"]
     return [
         f"{RESULTS}/theory/noise_entropy.csv",
         f"{RESULTS}/theory/min_noise_dim.csv",
-    ]
+    ] + expand(f"{RESULTS}/theory/tradeoff/{{source}}_{{divergence}}.png",
+               source=list(tradeoff["sources"]), divergence=tradeoff["divergences"])
 
 
 def all_outputs():

@@ -57,3 +57,45 @@ rule min_noise_dim_table:
         "../../envs/noisedim.yaml"
     script:
         "../scripts/min_noise_dim_table.py"
+
+
+rule solve_tradeoff:
+    input:
+        unpack(tradeoff_source_file),
+    output:
+        curve=f"{RESULTS}/theory/tradeoff/{{source}}_{{divergence}}.csv",
+        source=f"{RESULTS}/theory/tradeoff/{{source}}_{{divergence}}.source.csv",
+    log:
+        f"{LOGS}/solve_tradeoff/{{source}}_{{divergence}}.log",
+    benchmark:
+        f"{BENCHMARKS}/solve_tradeoff/{{source}}_{{divergence}}.tsv"
+    params:
+        source=lambda wildcards: config["tradeoff"]["sources"][wildcards.source],
+        divergence=lambda wildcards: wildcards.divergence,
+        num_points=config["tradeoff"]["num_points"],
+        max_fraction=config["tradeoff"]["max_fraction"],
+        seed=config["tradeoff"]["seed"],
+        code=TRADEOFF_CODE,
+    conda:
+        "../../envs/noisedim.yaml"
+    script:
+        "../scripts/solve_tradeoff.py"
+
+
+rule plot_tradeoff:
+    input:
+        curve=f"{RESULTS}/theory/tradeoff/{{source}}_{{divergence}}.csv",
+        source=f"{RESULTS}/theory/tradeoff/{{source}}_{{divergence}}.source.csv",
+    output:
+        figure=report(f"{RESULTS}/theory/tradeoff/{{source}}_{{divergence}}.png",
+                      caption="../report/tradeoff.rst", category="Theory",
+                      subcategory="Divergence-entropy trade-off"),
+    log:
+        f"{LOGS}/plot_tradeoff/{{source}}_{{divergence}}.log",
+    params:
+        title=lambda wildcards: f"{wildcards.source}: {wildcards.divergence} against entropy",
+        code=REPORT_CODE_TRADEOFF,
+    conda:
+        "../../envs/noisedim.yaml"
+    script:
+        "../scripts/plot_tradeoff.py"

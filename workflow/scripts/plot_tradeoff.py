@@ -8,18 +8,17 @@ Expected by the rule:
     log[0]:        log file.
 """
 
-import logging
-import sys
+from noisedim.logs import run_logged
+from noisedim.plots_tradeoff import plot_tradeoff
+from noisedim.sources import from_csv
+from noisedim.tradeoff import read_curve_csv
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected by Snakemake)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-from noisedim.plots_tradeoff import plot_tradeoff  # noqa: E402
-from noisedim.sources import from_csv  # noqa: E402
-from noisedim.tradeoff import read_curve_csv  # noqa: E402
+def main(snakemake):
+    p = from_csv(snakemake.input.source)
+    curve = read_curve_csv(snakemake.input.curve)
+    for path in snakemake.output:
+        plot_tradeoff(p, curve, path, str(snakemake.params.title))
 
-p = from_csv(snakemake.input.source)  # noqa: F821
-curve = read_curve_csv(snakemake.input.curve)  # noqa: F821
-for path in snakemake.output:  # noqa: F821
-    plot_tradeoff(p, curve, path, str(snakemake.params.title))  # noqa: F821
+
+run_logged(snakemake.log[0], main, snakemake)  # noqa: F821 (injected by Snakemake)

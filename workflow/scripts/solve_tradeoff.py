@@ -14,23 +14,21 @@ Expected by the rule:
     log[0]:              log file.
 """
 
-import logging
-import sys
+from noisedim.logs import run_logged
+from noisedim.sources import make_source, write_source_csv
+from noisedim.tradeoff import (DEFAULT_STARTS, divergence_entropy_curve, eps_grid_bits,
+                               write_curve_csv)
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected by Snakemake)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-from noisedim.sources import make_source, write_source_csv  # noqa: E402
-from noisedim.tradeoff import (DEFAULT_STARTS, divergence_entropy_curve,  # noqa: E402
-                               eps_grid_bits, write_curve_csv)
+def main(snakemake):
+    params = snakemake.params
+    p = make_source(dict(params.source))
+    eps_bits = eps_grid_bits(p, int(params.num_points), float(params.get("max_fraction", 1.0)))
+    curve = divergence_entropy_curve(p, eps_bits, params.divergence,
+                                     starts=tuple(params.get("starts", DEFAULT_STARTS)),
+                                     seed=int(params.get("seed", 0)))
+    write_source_csv(p, snakemake.output.source)
+    write_curve_csv(curve, snakemake.output.curve)
 
-params = snakemake.params  # noqa: F821
-p = make_source(dict(params.source))
-eps_bits = eps_grid_bits(p, int(params.num_points), float(params.get("max_fraction", 1.0)))
-curve = divergence_entropy_curve(p, eps_bits, params.divergence,
-                                 starts=tuple(params.get("starts", DEFAULT_STARTS)),
-                                 seed=int(params.get("seed", 0)))
 
-write_source_csv(p, snakemake.output.source)  # noqa: F821
-write_curve_csv(curve, snakemake.output.curve)  # noqa: F821
+run_logged(snakemake.log[0], main, snakemake)  # noqa: F821 (injected by Snakemake)
