@@ -4,7 +4,7 @@
 #   snakemake --cores all --resources gpu=4    on a machine with 4 GPUs
 #   snakemake --profile profiles/slurm --configfile config/paper.yaml
 #
-# Target rules: all (default), train, evaluate, theory.
+# Target rules: all (default), theory, known_entropy, train, evaluate.
 
 import os
 
@@ -24,18 +24,25 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/known_entropy.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         all_outputs(),
+        KNOWN_ENTROPY_OUTPUTS,
     default_target: True
 
 
 rule theory:
     input:
         theory_outputs(),
+
+
+rule known_entropy:
+    input:
+        KNOWN_ENTROPY_OUTPUTS,
 
 
 rule train:

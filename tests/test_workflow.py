@@ -38,6 +38,9 @@ def test_pipeline_table_and_plots(finished_run):
     assert len(curve) == 8
     assert (curve["status"] != "failed").all()
     assert (finished_run / "results" / "theory" / "tradeoff" / "zipf8_reverse_kl.png").exists()
+    known = pd.read_csv(finished_run / "results" / "known_entropy" / "known_entropy.csv")
+    assert set(known["divergence"]) == {"kl", "tv"}
+    assert not known["below_bound"].any()
 
 
 def test_every_job_has_log(finished_run):
@@ -46,8 +49,9 @@ def test_every_job_has_log(finished_run):
     assert {"build_dataset", "train_feature_extractor", "train_gan",
             "extract_reference_features", "compute_fid_kid", "aggregate_metrics",
             "plot_metrics"} <= rule_dirs
-    # 1 dataset, 1 extractor, 2 cells x 2, 1 reference, 2 report, 3 theory, 2 curves x 2
-    assert len(logs) == 16
+    # 1 dataset, 1 extractor, 2 cells x 2, 1 reference, 2 report, 3 theory, 2 curves x 2,
+    # and 5 known-entropy jobs (dataset, one cell's training and measurement, bounds, report)
+    assert len(logs) == 21
     assert list((finished_run / "results" / "benchmarks" / "train_gan").rglob("*.tsv"))
 
 

@@ -1,4 +1,4 @@
-"""Solve d(eps) and the lattice bound of the known-entropy source (rule solve_known_entropy_bounds)."""
+"""Solve d(eps) and the lattice bound of the templates source (rule solve_known_entropy_bounds)."""
 
 from noisedim.data.templates import read_template_source
 from noisedim.known_entropy import known_entropy_bounds
