@@ -366,7 +366,7 @@ def train_cell(settings: TrainSettings, dataset_dir: str | os.PathLike,
 
     With ``device`` ``auto`` or ``cuda`` the cell first claims a free GPU with
     ``noisedim.devices.claim_gpu(gpu_lock_dir)``, so parallel jobs on one machine use distinct
-    GPUs; the claim is released when the function returns or raises.
+    GPUs. The claim is released when the function returns or raises.
     """
     claim = (claim_gpu(gpu_lock_dir) if device in ("auto", "cuda")
              else contextlib.nullcontext())
