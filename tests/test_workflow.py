@@ -2,6 +2,7 @@
 
 import math
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -24,7 +25,14 @@ def finished_run(tmp_path_factory):
 
 def test_pipeline_table_and_plots(finished_run):
     table = pd.read_csv(finished_run / "results" / "tables" / "metrics.csv")
-    assert sorted(table["z_dim"]) == [1, 4]
+    assert sorted(zip(table["model"], table["z_dim"])) == [
+        ("biggan", 1), ("biggan", 4), ("dcgan", 1), ("dcgan", 4), ("stylegan2", 1),
+        ("stylegan2", 4)]
+    # StyleGAN2's per-layer noise inputs add random scalars beyond z; the others draw only z.
+    stylegan = table[table["model"] == "stylegan2"]
+    assert (stylegan["noise_dims_consumed"] > stylegan["z_dim"]).all()
+    others = table[table["model"] != "stylegan2"]
+    assert (others["noise_dims_consumed"] == others["z_dim"]).all()
     for column in ("fid", "kid_mean", "kid_std", "training_s"):
         assert table[column].map(math.isfinite).all(), column
     assert (table["protocol_extractor"] == "classifier").all()
@@ -49,9 +57,9 @@ def test_every_job_has_log(finished_run):
     assert {"build_dataset", "train_feature_extractor", "train_gan",
             "extract_reference_features", "compute_fid_kid", "aggregate_metrics",
             "plot_metrics"} <= rule_dirs
-    # 1 dataset, 1 extractor, 2 cells x 2, 1 reference, 2 report, 3 theory, 2 curves x 2,
+    # 1 dataset, 1 extractor, 6 cells x 2, 1 reference, 2 report, 3 theory, 2 curves x 2,
     # and 5 known-entropy jobs (dataset, one cell's training and measurement, bounds, report)
-    assert len(logs) == 21
+    assert len(logs) == 29
     assert list((finished_run / "results" / "benchmarks" / "train_gan").rglob("*.tsv"))
 
 
@@ -62,8 +70,8 @@ def test_nothing_to_do_after_run(finished_run):
 def test_new_z_dim_trains_only_new_cell(finished_run):
     config = write_config(finished_run, "grid: {z_dims: [1, 4, 8]}\n")
     jobs = planned_jobs(finished_run, "--configfile", str(TINY_CONFIG), str(config))
-    trained = [wildcards["z_dim"] for rule, wildcards in jobs if rule == "train_gan"]
-    assert trained == ["8"]
+    trained = sorted((w["model"], w["z_dim"]) for rule, w in jobs if rule == "train_gan")
+    assert trained == [("biggan", "8"), ("dcgan", "8"), ("stylegan2", "8")]
     assert {rule for rule, _ in jobs} == {"train_gan", "compute_fid_kid", "aggregate_metrics",
                                          "plot_metrics", "all"}
 
@@ -73,14 +81,15 @@ def test_evaluation_change_retrains_nothing(finished_run):
     jobs = planned_jobs(finished_run, "--configfile", str(TINY_CONFIG), str(config))
     rules = [rule for rule, _ in jobs]
     assert "train_gan" not in rules
-    assert rules.count("compute_fid_kid") == 2
+    assert rules.count("compute_fid_kid") == 6
     assert "extract_reference_features" in rules
 
 
 def test_learning_rate_change_retrains_model(finished_run):
     config = write_config(finished_run, "models: {dcgan: {lr_g: 0.001}}\n")
     jobs = planned_jobs(finished_run, "--configfile", str(TINY_CONFIG), str(config))
-    assert sorted(w["z_dim"] for rule, w in jobs if rule == "train_gan") == ["1", "4"]
+    trained = sorted((w["model"], w["z_dim"]) for rule, w in jobs if rule == "train_gan")
+    assert trained == [("dcgan", "1"), ("dcgan", "4")]
     assert "build_dataset" not in [rule for rule, _ in jobs]
 
 
@@ -133,8 +142,8 @@ def test_training_code_change_reruns_training(finished_run, tmp_path):
     jobs = planned_jobs(finished_run, "--configfile", str(TINY_CONFIG),
                         snakefile=copy / "Snakefile")
     rules = [rule for rule, _ in jobs]
-    assert rules.count("train_gan") == 2
-    assert rules.count("compute_fid_kid") == 2
+    assert rules.count("train_gan") == 6
+    assert rules.count("compute_fid_kid") == 6
     assert "build_dataset" not in rules
     assert "train_feature_extractor" not in rules
     assert "extract_reference_features" not in rules

@@ -94,6 +94,7 @@ def train_settings(wildcards):
         snapshot_ticks=train["snapshot_ticks"],
         ema_kimg=train["ema_kimg"],
         keep_checkpoints=train["keep_checkpoints"],
+        amp=train["amp"],
         model_options=config["models"].get(wildcards.model, {}),
         noise=config["noise"],
     )
