@@ -41,7 +41,7 @@ from noisedim.registry import MODELS
 
 log = logging.getLogger(__name__)
 
-# Noise of the fixed sample grid; shared by all cells so grids of one z_dim are comparable.
+# Seed of the sample grid's noise. All cells share it, so grids of one z_dim are comparable.
 SAMPLE_GRID_SEED = 12345
 SAMPLE_GRID_SIZE = 64
 
@@ -321,9 +321,9 @@ class Trainer:
                       "images_per_s": round(images_per_s, 1),
                       **{k: round(v / steps, 5) for k, v in sums.items()},
                       "mem_gib": round(peak_memory_gib(self.device), 3)}
-            log.info("tick %-5d kimg %-8.2f time %-8.0f sec/kimg %-7.2f img/s %-7.1f %s "
-                     "mem_gib %.2f", tick, self.kimg, self.elapsed_s, record["sec_per_kimg"],
-                     images_per_s, " ".join(f"{k} {v / steps:<8.4f}" for k, v in sums.items()),
+            log.info("tick %-5d step %-7d kimg %-8.2f time %-8.0f sec/kimg %-7.2f img/s %-7.1f "
+                     "%s mem_gib %.2f", tick, self.step, self.kimg, self.elapsed_s,
+                     record["sec_per_kimg"], images_per_s, " ".join(f"{k} {v / steps:<8.4f}" for k, v in sums.items()),
                      record["mem_gib"])
             with open(stats_path, "a") as handle:
                 handle.write(json.dumps(record) + "\n")

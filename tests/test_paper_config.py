@@ -1,6 +1,6 @@
 """The paper's grid plans completely without data, weights or GPUs."""
 
-from workflow_utils import REPO, planned_job_counts
+from workflow_utils import REPO, planned_job_counts, run_snakemake
 
 
 def test_paper_grid_dry_run(tmp_path):
@@ -13,3 +13,16 @@ def test_paper_grid_dry_run(tmp_path):
     assert "train_feature_extractor" not in counts  # Inception needs no training
     assert counts["dataset_bitrates"] == 2
     assert counts["aggregate_metrics"] == 1
+
+
+def test_default_config_lints_clean(tmp_path):
+    result = run_snakemake(tmp_path, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_default_config_plans_every_stage(tmp_path):
+    counts = planned_job_counts(tmp_path)
+    assert counts["train_gan"] == 7  # z_dims 1, 2, 4, 8, 16, 32, 64
+    assert counts["compute_fid_kid"] == 7
+    assert counts["solve_tradeoff"] == 4
+    assert counts["train_known_entropy_gan"] == 6
