@@ -89,14 +89,6 @@ class TrainSettings:
                 raise ValueError(f"training setting {name}={getattr(self, name)!r} is invalid; "
                                  f"it must be {allowed}")
 
-    @property
-    def total_steps(self) -> int:
-        return math.ceil(self.total_kimg * 1000 / self.batch_size)
-
-    @property
-    def tick_steps(self) -> int:
-        return max(1, round(self.tick_kimg * 1000 / self.batch_size))
-
     def fingerprint(self) -> str:
         """Return a short hash of the settings; checkpoints of other settings are not resumed."""
         text = json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -253,20 +245,34 @@ class Trainer:
     # Training ----------------------------------------------------------------------------
 
     @property
+    def images_per_step(self) -> int:
+        """Real images the discriminator sees per training step (batch_size * d_steps)."""
+        return self.settings.batch_size * self.options["d_steps"]
+
+    @property
+    def total_steps(self) -> int:
+        return math.ceil(self.settings.total_kimg * 1000 / self.images_per_step)
+
+    @property
+    def tick_steps(self) -> int:
+        return max(1, round(self.settings.tick_kimg * 1000 / self.images_per_step))
+
+    @property
     def kimg(self) -> float:
-        return self.step * self.settings.batch_size / 1000
+        return self.step * self.images_per_step / 1000
 
     def train_step(self) -> dict[str, float]:
         batch_size = self.settings.batch_size
-        index = torch.randint(len(self.real), (batch_size,))
-        real = images_to_float(self.real[index]).to(self.device)
 
-        # Discriminator phase.
-        self.opt_D.zero_grad(set_to_none=True)
-        z = self.noise.sample(batch_size, device=self.device)
-        with self._autocast():
-            stats = self.loss.accumulate_discriminator(real, z, self.step)
-        self._optimizer_step(self.opt_D)
+        # Discriminator phase, d_steps times on fresh real batches; the last one's stats count.
+        for _ in range(self.options["d_steps"]):
+            index = torch.randint(len(self.real), (batch_size,))
+            real = images_to_float(self.real[index]).to(self.device)
+            self.opt_D.zero_grad(set_to_none=True)
+            z = self.noise.sample(batch_size, device=self.device)
+            with self._autocast():
+                stats = self.loss.accumulate_discriminator(real, z, self.step)
+            self._optimizer_step(self.opt_D)
 
         # Generator phase; D's gradients from this phase are discarded by the next zero_grad.
         self.opt_G.zero_grad(set_to_none=True)
@@ -288,12 +294,12 @@ class Trainer:
     def run(self, max_steps: int | None = None) -> None:
         """Train until ``total_kimg`` (or until ``max_steps`` more steps, for tests)."""
         settings = self.settings
-        target = settings.total_steps
+        target = self.total_steps
         if max_steps is not None:
             target = min(target, self.step + max_steps)
         stats_path = self.checkpoint_dir / "stats.jsonl"
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        tick = self.step // settings.tick_steps
+        tick = self.step // self.tick_steps
         tick_start, tick_start_step = time.perf_counter(), self.step
         sums: dict[str, float] = {}
         while self.step < target:
@@ -306,7 +312,7 @@ class Trainer:
                                     "or raise r1_gamma, then rerun")
             for key, value in stats.items():
                 sums[key] = sums.get(key, 0.0) + value
-            if self.step % settings.tick_steps and self.step < target:
+            if self.step % self.tick_steps and self.step < target:
                 continue
 
             # Tick: log averages, then snapshot every snapshot_ticks ticks and at the end.
@@ -314,7 +320,7 @@ class Trainer:
             tick_s = time.perf_counter() - tick_start
             self.elapsed_s += tick_s
             steps = self.step - tick_start_step
-            images_per_s = steps * settings.batch_size / max(tick_s, 1e-9)
+            images_per_s = steps * self.images_per_step / max(tick_s, 1e-9)
             record = {"tick": tick, "step": self.step, "kimg": round(self.kimg, 3),
                       "time_s": round(self.elapsed_s, 2),
                       "sec_per_kimg": round(1000 / max(images_per_s, 1e-9), 3),
@@ -379,9 +385,9 @@ def _train_cell(settings: TrainSettings, dataset_dir: str | os.PathLike,
                 samples_path: str | os.PathLike, device: str) -> Trainer:
     trainer = Trainer(settings, dataset_dir, run_dir, device)
     log.info("training %s z_dim=%d capacity=%g seed=%d on %s (%dx%d, %d channels) for %.1f kimg "
-             "(%d steps of %d) on %s", settings.model, settings.z_dim,
+             "(%d steps of %d real images) on %s", settings.model, settings.z_dim,
              settings.capacity, settings.seed, dataset_dir, trainer.resolution, trainer.resolution,
-             trainer.channels, settings.total_kimg, settings.total_steps, settings.batch_size,
+             trainer.channels, settings.total_kimg, trainer.total_steps, trainer.images_per_step,
              trainer.device)
     log.info("settings: %s", json.dumps(dataclasses.asdict(settings), sort_keys=True))
     if not trainer.resume():

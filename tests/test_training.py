@@ -121,3 +121,16 @@ def test_train_cell_exports_network(digits_dir, tmp_path):
                .read_text().splitlines()]
     assert records[-1]["kimg"] == pytest.approx(0.64)
     assert {"sec_per_kimg", "loss_G", "loss_D", "mem_gib"} <= set(records[-1])
+
+
+def test_d_steps_count_real_images(digits_dir, tmp_path):
+    trainer = Trainer(small_settings(model_options={"d_steps": 2}), digits_dir, tmp_path)
+    assert trainer.images_per_step == 64
+    assert trainer.total_steps == 10  # 0.64 kimg at 64 real images per step
+    trainer.run()
+    assert trainer.kimg == pytest.approx(0.64)
+
+
+def test_d_steps_rejects_zero():
+    with pytest.raises(ValueError, match="d_steps=0"):
+        MODELS.get("dcgan").resolve_options({"d_steps": 0})

@@ -22,6 +22,11 @@ import torch
 from torch import nn
 
 
+# Options of the trainer that every family accepts. d_steps: discriminator steps per generator
+# step, each on a fresh real batch (BigGAN's CIFAR recipe uses 4).
+TRAINER_OPTIONS: dict[str, Any] = {"d_steps": 1}
+
+
 class GANLoss:
     """Loss of one model family: computes each phase's loss and calls ``backward`` on it.
 
@@ -63,13 +68,21 @@ class ModelFamily:
     resolutions: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
 
     def resolve_options(self, options: dict[str, Any] | None) -> dict[str, Any]:
-        """Return the default options updated with ``options``; unknown keys raise."""
+        """Return the default options updated with ``options``; unknown keys raise.
+
+        Every family also accepts the trainer's options in ``TRAINER_OPTIONS``.
+        """
         options = dict(options or {})
-        unknown = sorted(set(options) - set(self.default_options))
+        defaults = {**TRAINER_OPTIONS, **self.default_options}
+        unknown = sorted(set(options) - set(defaults))
         if unknown:
             raise ValueError(f"unknown option(s) {unknown} for model {self.name!r}; allowed: "
-                             f"{sorted(self.default_options)}")
-        return {**self.default_options, **options}
+                             f"{sorted(defaults)}")
+        resolved = {**defaults, **options}
+        if not isinstance(resolved["d_steps"], int) or resolved["d_steps"] < 1:
+            raise ValueError(f"option d_steps={resolved['d_steps']!r} of model {self.name!r} is "
+                             "invalid; use an integer of at least 1")
+        return resolved
 
     def check_resolution(self, resolution: int) -> None:
         if resolution not in self.resolutions:
