@@ -343,9 +343,11 @@ def test_pipeline_runs_on_slurm(slurm_cluster, tmp_path):
     tiny_config = REPO_ROOT / "tests" / "data" / "tiny.yaml"
     one_cell = tmp_path / "one-cell.yaml"
     one_cell.write_text("grid: {z_dims: [2]}\n")
+    # Each of the five SLURM jobs starts Python and torch; status polling adds waits between them.
     result = run_snakemake_on_slurm(
         slurm_cluster, tmp_path,
-        ["-s", str(REPO_ROOT / "Snakefile"), "--configfile", str(tiny_config), str(one_cell)])
+        ["-s", str(REPO_ROOT / "Snakefile"), "--configfile", str(tiny_config), str(one_cell)],
+        timeout_s=1200)
 
     assert result.returncode == 0, describe_run(result)
     table = (tmp_path / "results" / "tables" / "metrics.csv").read_text().splitlines()
