@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from noisedim.data.format import DatasetWriter
 from noisedim.models.biggan import latent_slices, orthogonal_penalty
 from noisedim.registry import MODELS
 from noisedim.training import Trainer, TrainSettings, load_generator, train_cell
@@ -14,26 +13,7 @@ from noisedim.training import Trainer, TrainSettings, load_generator, train_cell
 CAPACITY = 1 / 16  # base width 4, so 16 channels per block
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; on a busy machine more threads stall each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def rgb32_dir(tmp_path_factory):
-    """A 64-image 32x32 RGB dataset: blurred random blobs."""
-    rng = np.random.default_rng(0)
-    coarse = rng.integers(0, 256, size=(64, 3, 4, 4)).astype(np.uint8)
-    images = coarse.repeat(8, axis=2).repeat(8, axis=3)
-    path = tmp_path_factory.mktemp("data") / "rgb32"
-    with DatasetWriter(path, "rgb32", {"kind": "test blobs"}) as writer:
-        writer.add_shard("train", images)
-        writer.close()
-    return path
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def settings(**overrides):

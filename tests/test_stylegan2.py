@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 
 from noisedim.checkpoint import load_latest_checkpoint
-from noisedim.data.format import DatasetWriter
 from noisedim.models.stylegan2 import (UPSAMPLE_FILTER, ModulatedConv2d, SynthesisLayer,
                                        minibatch_stddev, upsample_conv2d)
 from noisedim.registry import MODELS
@@ -16,26 +15,7 @@ CAPACITY = 1 / 64  # 8 channels per resolution with the default channel_base and
 FAMILY = MODELS.get("stylegan2")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; on a busy machine more threads stall each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def rgb32_dir(tmp_path_factory):
-    """A 64-image 32x32 RGB dataset: blurred random blobs."""
-    rng = np.random.default_rng(0)
-    coarse = rng.integers(0, 256, size=(64, 3, 4, 4)).astype(np.uint8)
-    images = coarse.repeat(8, axis=2).repeat(8, axis=3)
-    path = tmp_path_factory.mktemp("data") / "rgb32"
-    with DatasetWriter(path, "rgb32", {"kind": "test blobs"}) as writer:
-        writer.add_shard("train", images)
-        writer.close()
-    return path
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def settings(**overrides):
