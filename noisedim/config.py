@@ -64,47 +64,52 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
     return config
 
 
-def _check_names(config: dict[str, Any]) -> None:
-    """Check registry names and cross-references that the schema cannot express."""
+def _unknown_names(names: list[tuple[str, str]], registry, kind: str) -> list[str]:
+    """List the (config key, name) pairs whose name ``registry`` does not contain."""
+    return [f"config key {key}: unknown {kind} {name!r}; registered {kind}s: {registry.names()}"
+            for key, name in names if name not in registry]
+
+
+def _undefined_datasets(names: list[str], key: str, config: dict[str, Any]) -> list[str]:
+    """List the dataset names under ``key`` that the ``datasets`` section does not define."""
+    return [f"config key {key}[{i}]: dataset {name!r} is not defined under `datasets` "
+            f"(defined: {sorted(config['datasets'])})"
+            for i, name in enumerate(names) if name not in config["datasets"]]
+
+
+def _model_option_problems(config: dict[str, Any]) -> list[str]:
     problems = []
-    for i, name in enumerate(config["grid"]["datasets"]):
-        if name not in config["datasets"]:
-            problems.append(f"config key grid.datasets[{i}]: dataset {name!r} is not defined "
-                            f"under `datasets` (defined: {sorted(config['datasets'])})")
-    for name, entry in config["datasets"].items():
-        if entry["builder"] not in DATASETS:
-            problems.append(f"config key datasets.{name}.builder: unknown dataset builder "
-                            f"{entry['builder']!r}; registered builders: {DATASETS.names()}")
-    for i, name in enumerate(config["grid"]["models"]):
+    for name, options in config["models"].items():
         if name not in MODELS:
-            problems.append(f"config key grid.models[{i}]: unknown model {name!r}; registered "
-                            f"models: {MODELS.names()}")
-    problems += _resolution_problems(config)
-    for name, options in config.get("models", {}).items():
-        if name not in MODELS:
-            problems.append(f"config key models.{name}: unknown model {name!r}; registered "
-                            f"models: {MODELS.names()}")
             continue
         try:
             MODELS.get(name).resolve_options(options)
         except ValueError as error:
             problems.append(f"config key models.{name}: {error}")
-    for i, name in enumerate(config["theory"]["datasets"] or []):
-        if name not in config["datasets"]:
-            problems.append(f"config key theory.datasets[{i}]: dataset {name!r} is not defined "
-                            f"under `datasets` (defined: {sorted(config['datasets'])})")
-    for i, name in enumerate(config["tradeoff"]["divergences"]):
-        if name not in DIVERGENCES:
-            problems.append(f"config key tradeoff.divergences[{i}]: unknown divergence "
-                            f"{name!r}; registered divergences: {DIVERGENCES.names()}")
-    for name, spec in config["tradeoff"]["sources"].items():
-        if spec["kind"] not in SOURCES:
-            problems.append(f"config key tradeoff.sources.{name}.kind: unknown source "
-                            f"{spec['kind']!r}; registered sources: {SOURCES.names()}")
-    extractor = config["evaluation"]["extractor"]
-    if extractor not in FEATURE_EXTRACTORS:
-        problems.append(f"config key evaluation.extractor: unknown feature extractor "
-                        f"{extractor!r}; registered extractors: {FEATURE_EXTRACTORS.names()}")
+    return problems
+
+
+def _check_names(config: dict[str, Any]) -> None:
+    """Check registry names and cross-references that the schema cannot express."""
+    grid, tradeoff = config["grid"], config["tradeoff"]
+    problems = _undefined_datasets(grid["datasets"], "grid.datasets", config)
+    problems += _undefined_datasets(config["theory"]["datasets"] or [], "theory.datasets", config)
+    problems += _unknown_names(
+        [(f"datasets.{name}.builder", entry["builder"])
+         for name, entry in config["datasets"].items()], DATASETS, "dataset builder")
+    problems += _unknown_names([(f"grid.models[{i}]", name)
+                                for i, name in enumerate(grid["models"])], MODELS, "model")
+    problems += _unknown_names([(f"models.{name}", name) for name in config["models"]],
+                               MODELS, "model")
+    problems += _model_option_problems(config)
+    problems += _resolution_problems(config)
+    problems += _unknown_names([(f"tradeoff.divergences[{i}]", name)
+                                for i, name in enumerate(tradeoff["divergences"])],
+                               DIVERGENCES, "divergence")
+    problems += _unknown_names([(f"tradeoff.sources.{name}.kind", spec["kind"])
+                                for name, spec in tradeoff["sources"].items()], SOURCES, "source")
+    problems += _unknown_names([("evaluation.extractor", config["evaluation"]["extractor"])],
+                               FEATURE_EXTRACTORS, "feature extractor")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

@@ -121,3 +121,21 @@ def test_paper_config_valid():
             config[key] = value
     validate_config(config)
     assert config["evaluation"]["extractor"] == "inception"
+
+
+def test_unknown_divergence_rejected():
+    message = invalid(lambda c: c.update(tradeoff={"divergences": ["hellinger"]}))
+    assert "tradeoff.divergences[0]" in message
+    assert "reverse_kl" in message
+
+
+def test_unknown_source_kind_rejected():
+    message = invalid(lambda c: c.update(tradeoff={"sources": {"s1": {"kind": "poisson"}}}))
+    assert "tradeoff.sources.s1.kind" in message
+    assert "zipf" in message
+
+
+def test_noise_bits_above_limit_rejected():
+    message = invalid(lambda c: c["noise"].update(bits=30))
+    assert "noise.bits" in message
+    assert "maximum of 24" in message
