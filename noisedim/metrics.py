@@ -92,14 +92,14 @@ def compute_reference_features(dataset_dir: str | os.PathLike, out_path: str | o
     return record
 
 
-def _effective_kid_subset_size(protocol: Protocol, num_reference: int) -> int:
-    limit = min(protocol.num_generated, num_reference)
+def _effective_kid_subset_size(protocol: Protocol, num_generated: int,
+                               num_reference: int) -> int:
+    limit = min(num_generated, num_reference)
     if protocol.kid_subset_size <= limit:
         return protocol.kid_subset_size
-    log.warning("KID subset size %d exceeds the %d samples available (num_generated=%d, "
+    log.warning("KID subset size %d exceeds the %d samples available (generated images=%d, "
                 "reference images=%d); using %d. Lower evaluation.kid_subset_size to silence "
-                "this", protocol.kid_subset_size, limit, protocol.num_generated, num_reference,
-                limit)
+                "this", protocol.kid_subset_size, limit, num_generated, num_reference, limit)
     return limit
 
 
@@ -119,35 +119,68 @@ def generate_images(network_path: str | os.PathLike, num: int, seed: int,
     return torch.cat(batches)
 
 
+def scores_from_features(generated: torch.Tensor, real: torch.Tensor, layer: str,
+                         protocol: Protocol) -> tuple[dict[str, float], int]:
+    """Compute FID and KID of two feature sets ``[N, D]`` with torch-fidelity's functions.
+
+    Returns ``{"fid", "kid_mean", "kid_std"}`` and the KID subset size used, which is reduced
+    with a warning when either set is smaller than ``protocol.kid_subset_size``.
+    """
+    fake, reference = {layer: generated}, {layer: real}
+    fid = fid_statistics_to_metric(fid_featuresdict_to_statistics(fake, layer),
+                                   fid_featuresdict_to_statistics(reference, layer),
+                                   verbose=False)[KEY_METRIC_FID]
+    subset_size = _effective_kid_subset_size(protocol, len(generated), len(real))
+    kid = kid_featuresdict_to_metric(fake, reference, layer, kid_subsets=protocol.kid_subsets,
+                                     kid_subset_size=subset_size, rng_seed=protocol.seed,
+                                     verbose=False)
+    scores = {"fid": float(fid), "kid_mean": kid[KEY_METRIC_KID_MEAN],
+              "kid_std": kid[KEY_METRIC_KID_STD]}
+    return scores, subset_size
+
+
+def load_reference_features(reference_path: str | os.PathLike, protocol: Protocol,
+                            dataset_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Load saved reference features and check that they match ``protocol`` and the dataset.
+
+    The features record the protocol and the dataset's content hash, so features of another
+    protocol or of a changed dataset are rejected instead of silently reused.
+    """
+    reference = torch.load(reference_path, map_location="cpu", weights_only=True)
+    reference_fields = {key: reference["protocol"][key] for key in
+                        ("extractor", "reference_split", "num_reference", "batch_size")}
+    expected = {key: getattr(protocol, key) for key in reference_fields}
+    if reference_fields != expected:
+        raise ValueError(f"reference features {reference_path} were extracted under "
+                         f"{reference_fields}, not {expected}; rerun extract_reference_features")
+    if dataset_dir is not None:
+        sha256 = read_metadata(dataset_dir)["content_sha256"]
+        if reference["dataset_sha256"] != sha256:
+            raise ValueError(f"reference features {reference_path} belong to dataset content "
+                             f"{reference['dataset_sha256'][:12]}, but {dataset_dir} now has "
+                             f"{sha256[:12]}; rerun extract_reference_features")
+    return reference
+
+
 def compute_fid_kid(network_path: str | os.PathLike, reference_path: str | os.PathLike,
                     protocol: Protocol, weights_path: str | None = None,
-                    cuda: bool | None = None) -> dict[str, Any]:
-    """Score one cell's generator against saved reference features; return scores and protocol."""
+                    cuda: bool | None = None,
+                    dataset_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Score one cell's generator against saved reference features; return scores and protocol.
+
+    With ``dataset_dir``, the reference features must come from that dataset's current content.
+    """
     cuda = torch.cuda.is_available() if cuda is None else cuda
-    reference = torch.load(reference_path, map_location="cpu", weights_only=True)
-    if reference["protocol"]["extractor"] != protocol.extractor:
-        raise ValueError(f"reference features {reference_path} were extracted with "
-                         f"{reference['protocol']['extractor']!r}, not {protocol.extractor!r}; "
-                         "rerun extract_reference_features")
+    reference = load_reference_features(reference_path, protocol, dataset_dir)
     spec = FEATURE_EXTRACTORS.get(protocol.extractor)
     images = generate_images(network_path, protocol.num_generated, protocol.seed,
                              device="cuda" if cuda else "cpu")
     generated = _extract(_TensorDataset(images), spec.fidelity_kwargs(weights_path),
                          spec.feature_layer, protocol.batch_size, cuda)
 
-    # Scores in float64 by torch-fidelity's own functions.
-    layer = spec.feature_layer
-    real = {layer: reference["features"]}
-    fake = {layer: generated}
-    fid = fid_statistics_to_metric(fid_featuresdict_to_statistics(fake, layer),
-                                   fid_featuresdict_to_statistics(real, layer),
-                                   verbose=False)[KEY_METRIC_FID]
-    subset_size = _effective_kid_subset_size(protocol, reference["num_images"])
-    kid = kid_featuresdict_to_metric(fake, real, layer, kid_subsets=protocol.kid_subsets,
-                                     kid_subset_size=subset_size, rng_seed=protocol.seed,
-                                     verbose=False)
-    return {"fid": float(fid), "kid_mean": kid[KEY_METRIC_KID_MEAN],
-            "kid_std": kid[KEY_METRIC_KID_STD],
+    scores, subset_size = scores_from_features(generated, reference["features"],
+                                               spec.feature_layer, protocol)
+    return {**scores,
             "protocol": {**asdict(protocol), "kid_subset_size": subset_size,
                          "num_reference": reference["num_images"],
                          "dataset_sha256": reference["dataset_sha256"]}}
@@ -155,9 +188,11 @@ def compute_fid_kid(network_path: str | os.PathLike, reference_path: str | os.Pa
 
 def score_cell(network_path: str | os.PathLike, reference_path: str | os.PathLike,
                protocol: Protocol, weights_path: str | None = None,
-               cell: dict[str, Any] | None = None) -> dict[str, Any]:
+               cell: dict[str, Any] | None = None,
+               dataset_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Score one cell and return a flat record: cell keys, scores, protocol and training facts."""
-    scores = compute_fid_kid(network_path, reference_path, protocol, weights_path)
+    scores = compute_fid_kid(network_path, reference_path, protocol, weights_path,
+                             dataset_dir=dataset_dir)
     network = torch.load(network_path, map_location="cpu", weights_only=True)
     training = {"kimg": network["kimg"], "training_s": network["training_s"],
                 "noise_dims_consumed": network["noise_dims_consumed"],

@@ -28,6 +28,7 @@ rule compute_fid_kid:
     input:
         unpack(extractor_weights),
         network=f"{RESULTS}/train/{CELL}/network.pt",
+        dataset=f"{RESULTS}/data/{{dataset}}",
         reference=lambda wildcards: f"{RESULTS}/evaluate/reference/{wildcards.dataset}/"
         f"{config['evaluation']['extractor']}.pt",
     output:

@@ -12,7 +12,7 @@ def main(snakemake):
     torch.set_num_threads(snakemake.threads)
     record = score_cell(snakemake.input.network, snakemake.input.reference,
                         Protocol(**snakemake.params.protocol), snakemake.params.weights,
-                        cell=snakemake.params.cell)
+                        cell=snakemake.params.cell, dataset_dir=snakemake.input.dataset)
     with open(snakemake.output.metrics, "w") as handle:
         json.dump(record, handle, indent=2)
 
