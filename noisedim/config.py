@@ -56,8 +56,11 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
     if errors:
         lines = []
         for error in errors:
-            description = error.schema.get("description", "")
-            hint = f" ({description})" if description else ""
+            if error.validator == "additionalProperties" and "properties" in error.schema:
+                hint = f" (allowed keys: {', '.join(sorted(error.schema['properties']))})"
+            else:
+                description = " ".join(error.schema.get("description", "").split())
+                hint = f" ({description})" if description else ""
             lines.append(f"config key {_key(error.absolute_path)}: {error.message}{hint}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
     _check_names(config)
@@ -89,6 +92,21 @@ def _model_option_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _source_problems(sources: dict[str, dict[str, Any]]) -> list[str]:
+    """Build every trade-off source once, so a bad parameter fails before any job runs."""
+    from noisedim.sources import make_source
+
+    problems = []
+    for name, spec in sources.items():
+        if spec["kind"] not in SOURCES:
+            continue  # reported as an unknown source
+        try:
+            make_source(dict(spec))
+        except (ValueError, TypeError, OSError) as error:
+            problems.append(f"config key tradeoff.sources.{name}: {error}")
+    return problems
+
+
 def _check_names(config: dict[str, Any]) -> None:
     """Check registry names and cross-references that the schema cannot express."""
     grid, tradeoff = config["grid"], config["tradeoff"]
@@ -110,6 +128,7 @@ def _check_names(config: dict[str, Any]) -> None:
                                 for name, spec in tradeoff["sources"].items()], SOURCES, "source")
     problems += _unknown_names([("evaluation.extractor", config["evaluation"]["extractor"])],
                                FEATURE_EXTRACTORS, "feature extractor")
+    problems += _source_problems(tradeoff["sources"])
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

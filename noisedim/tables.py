@@ -31,7 +31,8 @@ def metrics_table(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
         training = dict(record["training"])
         noise = NoiseSampler(int(row["z_dim"]), **training.pop("noise"))
         row.update(training)
-        row.update(noise_dtype=noise.dtype, noise_bits=noise.bits, noise_levels=noise.levels,
+        levels = noise.levels if noise.bits is not None else None  # only quantised noise
+        row.update(noise_dtype=noise.dtype, noise_bits=noise.bits, noise_levels=levels,
                    noise_bits_per_dim=noise.entropy_bits_per_dim,
                    noise_entropy_bits=noise.entropy_bits)
         rows.append(row)

@@ -235,8 +235,21 @@ class Trainer:
             return False
         state, path = loaded
         self.load_state_dict(state)
+        self._drop_stats_after_step()
         log.info("resumed from %s at step %d (%.2f kimg)", path, self.step, self.kimg)
         return True
+
+    def _drop_stats_after_step(self) -> None:
+        """Remove tick records past the resumed step, which the resumed run writes again."""
+        stats_path = self.checkpoint_dir / "stats.jsonl"
+        if not stats_path.is_file():
+            return
+        lines = stats_path.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= self.step]
+        if len(kept) < len(lines):
+            log.info("dropping %d tick records past step %d from %s", len(lines) - len(kept),
+                     self.step, stats_path)
+            stats_path.write_text("".join(line + "\n" for line in kept))
 
     def save(self) -> Path:
         return save_checkpoint(self.state_dict(), self.checkpoint_dir, self.step,

@@ -139,3 +139,22 @@ def test_noise_bits_above_limit_rejected():
     message = invalid(lambda c: c["noise"].update(bits=30))
     assert "noise.bits" in message
     assert "maximum of 24" in message
+
+
+def test_model_option_wrong_type_rejected():
+    message = invalid(lambda c: c["models"]["dcgan"].update(lr_g="fast"))
+    assert "models.dcgan" in message
+    assert "lr_g='fast'" in message
+
+
+def test_bad_source_parameter_rejected():
+    message = invalid(lambda c: c.update(tradeoff={"sources": {"z": {"kind": "zipf", "K": -3,
+                                                                     "s": 1.1}}}))
+    assert "tradeoff.sources.z" in message
+
+
+def test_misspelled_key_lists_allowed():
+    message = invalid(lambda c: c["train"].update(totl_kimg=5))
+    assert "totl_kimg" in message
+    assert "allowed keys:" in message
+    assert "total_kimg" in message

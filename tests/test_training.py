@@ -76,6 +76,9 @@ def test_corrupt_checkpoint_falls_back(digits_dir, tmp_path, caplog):
     assert again.resume()
     assert again.step == 10
     assert newest.name in caplog.text
+    # The tick record of step 20 is dropped, because the resumed run writes it again.
+    stats = (again.checkpoint_dir / "stats.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in stats] == [10]
 
 
 def test_all_checkpoints_corrupt_raises(digits_dir, tmp_path):

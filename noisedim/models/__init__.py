@@ -78,6 +78,8 @@ class ModelFamily:
         if unknown:
             raise ValueError(f"unknown option(s) {unknown} for model {self.name!r}; allowed: "
                              f"{sorted(defaults)}")
+        for key, value in options.items():
+            _check_option_type(self.name, key, value, defaults[key])
         resolved = {**defaults, **options}
         if not isinstance(resolved["d_steps"], int) or resolved["d_steps"] < 1:
             raise ValueError(f"option d_steps={resolved['d_steps']!r} of model {self.name!r} is "
@@ -88,6 +90,26 @@ class ModelFamily:
         if resolution not in self.resolutions:
             raise ValueError(f"model {self.name!r} does not support resolution {resolution}; "
                              f"supported resolutions: {list(self.resolutions)}")
+
+
+def _check_option_type(model: str, key: str, value: Any, default: Any) -> None:
+    """Raise when ``value`` has another kind of type than the option's default."""
+    number = (int, float)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, number):
+        ok = isinstance(value, number) and not isinstance(value, bool)
+        if ok and isinstance(default, int) and not isinstance(default, bool):
+            ok = isinstance(value, int) or float(value).is_integer()
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    elif default is None:
+        ok = True
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ValueError(f"option {key}={value!r} of model {model!r} has the wrong type; "
+                         f"expected a value like the default {default!r}")
 
 
 def scaled_channels(base: int, capacity: float, minimum: int = 4) -> int:

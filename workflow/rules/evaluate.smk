@@ -40,7 +40,9 @@ rule compute_fid_kid:
     params:
         protocol=evaluation_protocol,
         weights=lambda wildcards, input: weights_path(input),
-        cell=lambda wildcards: dict(wildcards),
+        cell=lambda wildcards: dict(dataset=wildcards.dataset, model=wildcards.model,
+                                    capacity=capacity_value(wildcards.capacity),
+                                    z_dim=int(wildcards.z_dim), seed=int(wildcards.seed)),
         code=EVALUATE_CODE,
         model_code=model_code,
     threads: 1
