@@ -65,13 +65,14 @@ def plot_scores_vs_zdim(table: pd.DataFrame, path: str | os.PathLike,
             for ax in axes:
                 ax.axvline(row.n_min, color="grey", linestyle=styles[i % len(styles)],
                            label=f"n_min {row.dataset} ({row.codec}) = {row.n_min}")
-    z_dims = sorted(table["z_dim"].unique())
+    ticks = sorted(set(table["z_dim"]) | set([] if bounds is None else bounds["n_min"]))
+    extractor = table["protocol_extractor"].iloc[0] if "protocol_extractor" in table else ""
     for ax, title in zip(axes, ("FID", "KID")):
         ax.set_xscale("log", base=2)
-        ax.set_xticks(z_dims, [str(z) for z in z_dims])
+        ax.set_xticks(ticks, [str(z) for z in ticks])
         ax.minorticks_off()
         ax.set_xlabel("noise dimension z_dim")
-        ax.set_ylabel(title + " (lower is better)")
+        ax.set_ylabel(f"{title}, {extractor} features (lower is better)")
         ax.set_title(f"{title} against noise dimension")
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -89,7 +90,7 @@ def plot_sample_grids(cells: Sequence[dict[str, Any]], sample_paths: Sequence[st
         rows.setdefault(key, []).append((int(cell["z_dim"]), sample_path))
     num_columns = min(max_columns, max(len(v) for v in rows.values()))
     fig, axes = plt.subplots(len(rows), num_columns, squeeze=False,
-                             figsize=(2.4 * num_columns, 2.6 * len(rows)))
+                             figsize=(2.4 * max(num_columns, 3) + 1.0, 2.6 * len(rows)))
     for ax in axes.flat:
         ax.axis("off")
     for r, (key, entries) in enumerate(sorted(rows.items())):
@@ -98,7 +99,7 @@ def plot_sample_grids(cells: Sequence[dict[str, Any]], sample_paths: Sequence[st
             axes[r, c].set_title(f"z_dim {z_dim}", fontsize=9)
         axes[r, 0].text(-0.08, 0.5, f"{key[0]}\n{key[1]} c{key[2]} s{key[3]}", fontsize=8,
                         transform=axes[r, 0].transAxes, ha="right", va="center")
-    fig.suptitle("EMA generator samples (fixed noise) across noise dimensions")
-    fig.tight_layout()
+    fig.suptitle("EMA generator samples from fixed noise,\nby noise dimension", fontsize=10)
+    fig.tight_layout(rect=(0.12, 0, 1, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)

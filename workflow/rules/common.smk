@@ -145,7 +145,7 @@ def theory_outputs():
     return [
         f"{RESULTS}/theory/noise_entropy.csv",
         f"{RESULTS}/theory/min_noise_dim.csv",
-    ] + expand(f"{RESULTS}/theory/tradeoff/{{source}}_{{divergence}}.png",
+    ] + expand(f"{RESULTS}/theory/bitrates/{{dataset}}.csv", dataset=theory_datasets()) + expand(f"{RESULTS}/theory/tradeoff/{{source}}_{{divergence}}.png",
                source=list(tradeoff["sources"]), divergence=tradeoff["divergences"])
 
 

@@ -132,8 +132,10 @@ rule known_entropy_report:
         curve=f"{KNOWN_ENTROPY}/bounds/curve.csv",
         lattice=f"{KNOWN_ENTROPY}/bounds/lattice.csv",
     output:
-        table=f"{KNOWN_ENTROPY}/known_entropy.csv",
-        figure=f"{KNOWN_ENTROPY}/divergence_vs_entropy.png",
+        table=report(f"{KNOWN_ENTROPY}/known_entropy.csv",
+                     caption="../report/known_entropy_table.rst", category="Known entropy"),
+        figure=report(f"{KNOWN_ENTROPY}/divergence_vs_entropy.png",
+                      caption="../report/known_entropy_figure.rst", category="Known entropy"),
     log:
         f"{LOGS}/known_entropy_report/report.log",
     params:

@@ -4,7 +4,8 @@
 
 rule noise_entropy_table:
     output:
-        table=f"{RESULTS}/theory/noise_entropy.csv",
+        table=report(f"{RESULTS}/theory/noise_entropy.csv",
+                     caption="../report/noise_entropy.rst", category="Theory"),
         markdown=f"{RESULTS}/theory/noise_entropy.md",
     log:
         f"{LOGS}/noise_entropy_table/noise_entropy.log",
@@ -22,7 +23,8 @@ rule dataset_bitrates:
     input:
         dataset=f"{RESULTS}/data/{{dataset}}",
     output:
-        table=f"{RESULTS}/theory/bitrates/{{dataset}}.csv",
+        table=report(f"{RESULTS}/theory/bitrates/{{dataset}}.csv",
+                     caption="../report/bitrates.rst", category="Theory"),
         markdown=f"{RESULTS}/theory/bitrates/{{dataset}}.md",
     log:
         f"{LOGS}/dataset_bitrates/{{dataset}}.log",
