@@ -1,8 +1,8 @@
 """Fingerprints of package source code, for workflow params.
 
-Snakemake's code trigger sees only a rule's own script, not the package code it imports, so each
-stage's params carry a hash of the package files that stage depends on: editing those files
-changes the params and reruns that stage and everything downstream of it.
+Snakemake's code trigger covers only a rule's own script, not the package code it imports. Each
+stage's params therefore carry a hash of the package files that stage depends on, so editing
+those files changes the params and reruns that stage and everything downstream of it.
 """
 
 from __future__ import annotations

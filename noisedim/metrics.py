@@ -1,7 +1,7 @@
 """FID and KID through torch-fidelity, with reference features computed once per protocol.
 
 Reference features of a dataset split are extracted once by their own workflow rule and saved
-with the protocol and the dataset's content hash; every cell of that dataset reuses the file.
+with the protocol and the dataset's content hash. Every cell of that dataset reuses the file.
 Scores are computed by torch-fidelity's own functions (``fid_statistics_to_metric``,
 ``kid_featuresdict_to_metric``) from torch-fidelity feature extractors.
 """
