@@ -98,9 +98,8 @@ def _check_option_type(model: str, key: str, value: Any, default: Any) -> None:
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, number):
+        # An integer default may still take a real value (ada_kimg=500 accepts 0.5).
         ok = isinstance(value, number) and not isinstance(value, bool)
-        if ok and isinstance(default, int) and not isinstance(default, bool):
-            ok = isinstance(value, int) or float(value).is_integer()
     elif isinstance(default, (list, tuple)):
         ok = isinstance(value, (list, tuple))
     elif default is None:
