@@ -65,7 +65,7 @@ def load_latest_checkpoint(directory: str | os.PathLike,
                            required_keys: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path] | None:
     """Load the newest readable checkpoint in ``directory``.
 
-    Returns ``None`` when the directory holds no checkpoint. A truncated or corrupt file is
+    Returns ``None`` when the directory contains no checkpoint. A truncated or corrupt file is
     reported by name and the previous one is tried; when every file fails, ``CheckpointError``
     is raised instead of silently starting from scratch.
     """

@@ -259,7 +259,7 @@ class Trainer:
 
     @property
     def images_per_step(self) -> int:
-        """Real images the discriminator sees per training step (batch_size * d_steps)."""
+        """Return the real images shown to D per training step (batch_size * d_steps)."""
         return self.settings.batch_size * self.options["d_steps"]
 
     @property

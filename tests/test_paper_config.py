@@ -1,4 +1,7 @@
-"""The paper's grid plans completely without data, weights or GPUs."""
+"""Dry runs: config/paper.yaml (216 cells) plans without data, weights or GPUs.
+
+The default config plans every stage and lints clean.
+"""
 
 from workflow_utils import REPO, planned_job_counts, run_snakemake
 

@@ -9,7 +9,7 @@ A dataset is a directory::
 
 Each shard is an uncompressed ``.npz`` with two arrays: ``images``, uint8 of shape
 ``[n, C, H, W]`` with values 0..255, and ``labels``, int64 of shape ``[n]`` (-1 where a dataset has
-no labels). ``dataset.json`` holds ``format_version``, ``name``, ``channels``, ``resolution``,
+no labels). ``dataset.json`` contains ``format_version``, ``name``, ``channels``, ``resolution``,
 ``splits`` (per split: ``count`` and the list of ``shards`` with their file name, image count and
 SHA-256), ``content_sha256`` (a hash over all shard hashes, used as a cache key for features) and a
 free-form ``source`` mapping that says where the data came from.

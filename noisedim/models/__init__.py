@@ -32,7 +32,7 @@ class GANLoss:
 
     Subclasses implement ``accumulate_discriminator`` and ``accumulate_generator``; both return a
     dict of float statistics whose ``loss_D`` / ``loss_G`` entries the trainer checks for
-    finiteness. ``state_dict`` holds any state that must survive a resume (for example the
+    finiteness. ``state_dict`` contains any state that must survive a resume (for example the
     augmentation probability).
     """
 
@@ -48,7 +48,7 @@ class GANLoss:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:
-            raise ValueError(f"{type(self).__name__} has no state, but the checkpoint holds "
+            raise ValueError(f"{type(self).__name__} has no state, but the checkpoint contains "
                              f"{sorted(state)}")
 
 

@@ -1,7 +1,7 @@
 """``dcgan``: a small convolutional GAN in the style of DCGAN (Radford et al., 2016).
 
 The generator projects ``z`` to a 4x4 feature map and doubles the resolution with transposed
-convolutions until it reaches the dataset's; the discriminator mirrors it with strided
+convolutions until it reaches the dataset's. The discriminator mirrors it with strided
 convolutions. Channel counts halve per doubling from ``base_channels * capacity``. The loss is the
 non-saturating logistic loss with an R1 penalty on real images (Mescheder et al., 2018).
 """
